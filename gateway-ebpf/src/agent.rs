@@ -1,0 +1,31 @@
+//! Which agent the current task belongs to.
+
+use aya_ebpf::helpers::generated::bpf_get_current_ancestor_cgroup_id;
+use gateway_common::{AgentBinding, CGROUP_LEVELS_MAX};
+
+use crate::maps::AGENTS;
+
+/// The binding of the shallowest ancestor cgroup (the current cgroup
+/// included) that user space registered as an agent.
+///
+/// Shallowest first: an agent cgroup is usually a parent (`/agents`) of
+/// the container cgroups, so the walk normally stops after one or two
+/// lookups. User space rejects nested agent cgroups, so the first match is
+/// the only one.
+#[inline(always)]
+pub fn current_agent() -> Option<AgentBinding> {
+    for level in 1..=CGROUP_LEVELS_MAX {
+        // SAFETY: a helper without pointer arguments; `level` is a plain
+        // integer and an out-of-range level returns 0.
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
+        if id == 0 {
+            return None;
+        }
+        // SAFETY: the value is copied out at once, before any other map
+        // operation could free it.
+        if let Some(binding) = unsafe { AGENTS.get(&id) } {
+            return Some(*binding);
+        }
+    }
+    None
+}

@@ -1,0 +1,36 @@
+//! Kernel programs of the gateway. They run for every socket of an agent
+//! cgroup and enforce one rule: TCP goes to the gateway, nothing else
+//! leaves.
+//!
+//! - `connect4`/`connect6` rewrite each TCP connect to the gateway's
+//!   listener and remember the original destination under the socket
+//!   cookie. UDP connects are refused.
+//! - `sock_ops` re-keys that record from the cookie to the connection's
+//!   4-tuple once the handshake completes, which is what the gateway can
+//!   see on the accepted socket.
+//! - `egress` holds back the SYN of a connection made in a namespace that
+//!   has no gateway listener yet, until user space has opened one there.
+//! - `sendmsg4`/`sendmsg6` refuse unconnected UDP sends.
+//! - `sock_create` refuses raw, packet and other socket kinds that would
+//!   go around the connect hooks.
+#![no_std]
+#![no_main]
+
+mod agent;
+mod connect;
+mod egress;
+mod maps;
+mod sock_create;
+mod sock_ops;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier proves the programs cannot reach this; loop forever as
+    // aya-template does, since eBPF has no way to abort.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

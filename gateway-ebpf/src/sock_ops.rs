@@ -1,0 +1,75 @@
+//! `sock_ops`: when an agent's connection to the gateway is established,
+//! move its original destination from the socket cookie to the key the
+//! gateway can compute from the accepted socket (namespace, peer address,
+//! peer port).
+//!
+//! This runs while the agent's kernel processes the SYN-ACK, before it
+//! sends the final ACK, so the entry exists before the gateway can accept
+//! the connection: there is no window in which the gateway looks too early.
+
+use aya_ebpf::{
+    EbpfContext as _, helpers::generated::bpf_get_socket_cookie, macros::sock_ops,
+    programs::SockOpsContext,
+};
+use core::ptr::read_volatile;
+
+use gateway_common::{ConnKey, v4_mapped};
+
+use crate::{
+    connect::ip6_bytes,
+    maps::{ORIGINAL_DST, PENDING},
+};
+
+const BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: u32 = 4;
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+
+#[sock_ops]
+pub fn gw_sock_ops(ctx: SockOpsContext) -> u32 {
+    if ctx.op() == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB {
+        rekey(&ctx);
+    }
+    1
+}
+
+#[inline(always)]
+fn rekey(ctx: &SockOpsContext) {
+    // SAFETY: the helper takes the context pointer the kernel passed in.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    // SAFETY: the entry is copied out before the map is changed.
+    let Some(pending) = (unsafe { PENDING.get(&cookie) }).copied() else {
+        return; // Not redirected by us (a direct connect to the listener).
+    };
+    let _ = PENDING.remove(&cookie);
+    // The verifier only accepts context reads at a constant offset from
+    // the context pointer itself; volatile reads stop the compiler from
+    // merging the branches below into a computed pointer.
+    // SAFETY: `ops` is the context pointer; each read is of one field.
+    let (family, ip4, ip6, port) = unsafe {
+        let ops = ctx.ops;
+        (
+            read_volatile(&raw const (*ops).family),
+            read_volatile(&raw const (*ops).local_ip4),
+            [
+                read_volatile(&raw const (*ops).local_ip6[0]),
+                read_volatile(&raw const (*ops).local_ip6[1]),
+                read_volatile(&raw const (*ops).local_ip6[2]),
+                read_volatile(&raw const (*ops).local_ip6[3]),
+            ],
+            read_volatile(&raw const (*ops).local_port),
+        )
+    };
+    let addr = match family {
+        AF_INET => v4_mapped(ip4.to_ne_bytes()),
+        AF_INET6 => ip6_bytes(ip6),
+        _ => return,
+    };
+    let key = ConnKey {
+        netns_cookie: pending.netns_cookie,
+        addr,
+        port: port as u16,
+        _pad: [0; 6],
+    };
+    // If this fails the gateway finds no entry and refuses the connection.
+    let _ = ORIGINAL_DST.insert(&key, &pending.dst, 0);
+}

@@ -1,0 +1,156 @@
+//! The gateway's configuration file: where to listen, where to pin, and
+//! which cgroups are agents under which policy.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::policy::{Policy, PolicyError};
+
+pub const DEFAULT_LISTEN_PORT: u16 = 15001;
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/gateway";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading configuration {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("configuration {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_port: u16,
+    pub pin_dir: PathBuf,
+    pub agents: Vec<AgentConfig>,
+}
+
+/// One agent: a cgroup subtree and the policy for its connections.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub name: String,
+    /// Path below the cgroup v2 mount, such as `/agents`.
+    pub cgroup: PathBuf,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    listen_port: Option<u16>,
+    pin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: String,
+    cgroup: PathBuf,
+    policy: PathBuf,
+}
+
+impl Config {
+    /// Reads and validates a configuration file and the policies it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if raw.agents.is_empty() {
+            return Err(invalid("no [[agents]]: nothing to protect".into()));
+        }
+        let mut names = HashSet::new();
+        let mut agents = Vec::with_capacity(raw.agents.len());
+        for agent in raw.agents {
+            if !names.insert(agent.name.clone()) {
+                return Err(invalid(format!("agent name {:?} is used twice", agent.name)));
+            }
+            let cgroup = normalise_cgroup(&agent.cgroup).map_err(|m| {
+                invalid(format!("agent {:?}: cgroup {:?}: {m}", agent.name, agent.cgroup))
+            })?;
+            let policy = Policy::load(&base.join(&agent.policy))?;
+            agents.push(AgentConfig {
+                name: agent.name,
+                cgroup,
+                policy,
+            });
+        }
+        check_not_nested(&agents).map_err(invalid)?;
+        Ok(Self {
+            listen_port: raw.gateway.listen_port.unwrap_or(DEFAULT_LISTEN_PORT),
+            pin_dir: raw
+                .gateway
+                .pin_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)),
+            agents,
+        })
+    }
+}
+
+/// Makes a cgroup path absolute below the v2 mount (`agents` → `/agents`)
+/// and refuses `..` and the root cgroup.
+pub fn normalise_cgroup(path: &Path) -> Result<PathBuf, String> {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            std::path::Component::Normal(p) => out.push(p),
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            _ => return Err("must not contain `..`".into()),
+        }
+    }
+    if out == Path::new("/") {
+        return Err("the root cgroup cannot be an agent (it holds the gateway too)".into());
+    }
+    Ok(out)
+}
+
+/// The kernel programs pick the shallowest agent cgroup of a task, so a
+/// nested one would never apply: refuse it rather than surprise.
+fn check_not_nested(agents: &[AgentConfig]) -> Result<(), String> {
+    for a in agents {
+        for b in agents {
+            if !std::ptr::eq(a, b) && b.cgroup.starts_with(&a.cgroup) {
+                return Err(format!(
+                    "agent {:?} (cgroup {}) is inside agent {:?} (cgroup {}); agent cgroups must not nest",
+                    b.name,
+                    b.cgroup.display(),
+                    a.name,
+                    a.cgroup.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

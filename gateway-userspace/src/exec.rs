@@ -1,0 +1,132 @@
+//! `gateway exec`: run one command as an agent under its own gateway.
+//!
+//! The command starts in a fresh cgroup that already has the programs
+//! attached, so it is covered from its first instruction. When it ends,
+//! anything it left running is killed, the programs are detached and the
+//! cgroup is removed.
+
+use std::{
+    fs::OpenOptions,
+    io::Write as _,
+    os::{fd::AsRawFd as _, unix::process::CommandExt as _, unix::process::ExitStatusExt as _},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    bpf::pins,
+    cgroup::CgroupRoot,
+    config::{AgentConfig, Config},
+    gateway,
+    policy::Policy,
+    privileges::require_root,
+};
+
+pub fn exec(policy: Option<&Path>, listen_port: u16, command: &[String]) -> anyhow::Result<ExitCode> {
+    require_root()?;
+    let policy = match policy {
+        Some(path) => Policy::load(path)?,
+        None => {
+            tracing::warn!("no --policy given: every connection of the command is denied");
+            Policy::default()
+        }
+    };
+    let root = CgroupRoot::discover()?;
+    let id = std::process::id();
+    let relative = PathBuf::from(format!("/gateway-exec-{id}"));
+    let cgroup = root.create(&relative)?;
+    let config = Config {
+        listen_port,
+        pin_dir: PathBuf::from(format!("/sys/fs/bpf/gateway-exec-{id}")),
+        agents: vec![AgentConfig {
+            name: "exec".into(),
+            cgroup: relative,
+            policy,
+        }],
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let running = gateway::start(&config, &root).await?;
+        tracing::info!(listen_port = running.listen_port, "gateway ready");
+        let procs = cgroup.dir.join("cgroup.procs");
+        let status = run_in_cgroup(command, &procs).await?;
+        drop(running);
+        Ok::<_, anyhow::Error>(status)
+    });
+    // Clean up whatever happened: no process left unprotected, nothing
+    // left attached.
+    let killed = cgroup.kill_and_remove();
+    let detached = pins::detach_all(&config.pin_dir);
+    let status = outcome?;
+    killed.context("removing the command's cgroup")?;
+    detached.context("detaching the command's programs")?;
+    Ok(exit_code(status))
+}
+
+async fn run_in_cgroup(
+    command: &[String],
+    procs: &Path,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let procs_file = OpenOptions::new()
+        .write(true)
+        .open(procs)
+        .with_context(|| format!("opening {}", procs.display()))?;
+    let procs_fd = procs_file.as_raw_fd();
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // only calls `write`, which is async-signal-safe, on a descriptor
+    // opened before the fork. Writing "0" moves the writer itself.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut file = std::mem::ManuallyDrop::new(std::fs::File::from_raw_fd_unchecked(procs_fd));
+            file.write_all(b"0")
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {:?}", command[0]))?;
+    drop(procs_file);
+    let pid = child.id();
+    let mut wait = tokio::task::spawn_blocking(move || child.wait());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            status = &mut wait => return Ok(status.context("waiting for the command")??),
+            _ = term.recv() => forward(pid, libc::SIGTERM),
+            _ = int.recv() => forward(pid, libc::SIGINT),
+        }
+    }
+}
+
+fn forward(pid: u32, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: sending a signal to our own child; no memory involved.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+trait FromRawFdUnchecked {
+    /// # Safety
+    /// `fd` must be open for the lifetime of the returned value, which
+    /// must not close it (wrap it in `ManuallyDrop`).
+    unsafe fn from_raw_fd_unchecked(fd: i32) -> Self;
+}
+
+impl FromRawFdUnchecked for std::fs::File {
+    unsafe fn from_raw_fd_unchecked(fd: i32) -> Self {
+        // SAFETY: upheld by the caller.
+        unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    }
+}

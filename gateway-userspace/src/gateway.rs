@@ -1,0 +1,136 @@
+//! Starting a gateway instance: listeners, kernel programs, attachment.
+//! Used by both `gateway run` and `gateway exec`.
+
+use std::{path::PathBuf, sync::Arc, time::SystemTime};
+
+use crate::{
+    agent::{Agent, Agents},
+    bpf::{
+        BpfError, Enforcer,
+        pins::{self, PinDir},
+    },
+    cgroup::{Cgroup, CgroupError, CgroupRoot},
+    config::Config,
+    listeners::Listeners,
+    netns::{self, NetnsError},
+    proxy::Proxy,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error(transparent)]
+    Bpf(#[from] BpfError),
+    #[error(
+        "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
+    )]
+    InsideAgent {
+        own: PathBuf,
+        agent: String,
+        cgroup: PathBuf,
+    },
+}
+
+/// A started gateway. Dropping it stops serving; the pinned programs stay
+/// attached, so agents fail closed until `gateway detach`.
+pub struct Running {
+    pub listen_port: u16,
+    pub pin_dir: PathBuf,
+    _enforcer: Enforcer,
+    listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.listeners_task.abort();
+    }
+}
+
+/// Starts serving `config`. On error nothing is left attached by this
+/// attempt (an earlier instance's pins, if any, are left as they were).
+pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartError> {
+    let own = root.own_cgroup()?;
+    let mut cgroups = Vec::with_capacity(config.agents.len());
+    for agent in &config.agents {
+        if own.starts_with(&agent.cgroup) {
+            return Err(StartError::InsideAgent {
+                own,
+                agent: agent.name.clone(),
+                cgroup: agent.cgroup.clone(),
+            });
+        }
+        cgroups.push(root.open(&agent.cgroup)?);
+    }
+
+    let host_listeners = netns::listen_here(config.listen_port)?;
+    let listen_port = host_listeners.port();
+    let mut enforcer = Enforcer::load(listen_port)?;
+    let mut agents = Agents::default();
+    for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
+        let id = agents.add(Agent {
+            name: agent.name.as_str().into(),
+            policy: agent.policy.clone(),
+        });
+        enforcer.bind_agent(cgroup, id)?;
+    }
+    let events = enforcer.take_netns_events()?;
+
+    let proxy = Arc::new(Proxy {
+        agents,
+        maps: Arc::clone(&enforcer.maps),
+    });
+    let mut listeners = Listeners::new(listen_port, proxy, cgroups.clone());
+    listeners.add(host_listeners, true)?;
+
+    let pins = PinDir::prepare(&config.pin_dir).map_err(BpfError::from)?;
+    let generation = generation();
+    attach_all(&enforcer, &cgroups, &pins, &generation)?;
+    // The new programs are in place: only now let go of the old ones.
+    let older = pins.older_than(&generation).map_err(BpfError::from)?;
+    if !older.is_empty() {
+        tracing::info!(count = older.len(), "replacing the programs of an earlier gateway");
+        pins::remove(&older).map_err(BpfError::from)?;
+    }
+
+    let listeners_task = tokio::spawn(listeners.run(events));
+    for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
+        tracing::info!(agent = %agent.name, cgroup = %cgroup.dir.display(), cgroup_id = cgroup.id, "agent attached");
+    }
+    Ok(Running {
+        listen_port,
+        pin_dir: config.pin_dir.clone(),
+        _enforcer: enforcer,
+        listeners_task,
+    })
+}
+
+fn attach_all(
+    enforcer: &Enforcer,
+    cgroups: &[Cgroup],
+    pins: &PinDir,
+    generation: &str,
+) -> Result<(), StartError> {
+    let mut made = Vec::new();
+    for cgroup in cgroups {
+        match enforcer.attach(cgroup, pins, generation) {
+            Ok(paths) => made.extend(paths),
+            Err(error) => {
+                // Nothing half-done: undo this attempt's pins.
+                let _ = pins::remove(&made);
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Distinguishes this instance's pins from an earlier one's.
+fn generation() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}")
+}

@@ -1,0 +1,112 @@
+//! The transparent proxy: accept a redirected connection, recover where it
+//! was going, ask the agent's policy, then relay or refuse.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{
+    io::copy_bidirectional,
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+use crate::{
+    addr::{ClientAddr, OriginalDstAddr, conn_key},
+    agent::{AgentId, Agents},
+    bpf::SharedMaps,
+    policy::Action,
+};
+
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection handler needs.
+pub struct Proxy {
+    pub agents: Agents,
+    pub maps: Arc<SharedMaps>,
+}
+
+impl Proxy {
+    /// Accepts on `listener` (in the namespace with `netns_cookie`) until
+    /// the task is aborted.
+    pub fn serve(self: &Arc<Self>, listener: TcpListener, netns_cookie: u64) -> JoinHandle<()> {
+        let proxy = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let proxy = Arc::clone(&proxy);
+                        tokio::spawn(async move {
+                            proxy.handle(stream, ClientAddr(peer), netns_cookie).await;
+                        });
+                    }
+                    Err(error) => {
+                        // Out of descriptors and the like: back off, go on.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    async fn handle(&self, client_stream: TcpStream, client: ClientAddr, netns_cookie: u64) {
+        let Some(recorded) = self.maps.take_original_dst(&conn_key(netns_cookie, client)) else {
+            tracing::warn!(%client, netns_cookie, "connection refused: no original destination");
+            refuse(&client_stream);
+            return;
+        };
+        let dst = OriginalDstAddr::from_kernel(&recorded);
+        let Some(agent) = self.agents.get(AgentId(recorded.agent)) else {
+            tracing::error!(%client, %dst, agent = recorded.agent, "connection refused: unknown agent");
+            refuse(&client_stream);
+            return;
+        };
+        let decision = agent.policy.decide(dst.0);
+        match decision.action {
+            Action::Deny => {
+                tracing::info!(
+                    agent = %agent.name, %client, %dst, rule = %decision.rule,
+                    cgroup_id = recorded.cgroup_id, "connection denied"
+                );
+                refuse(&client_stream);
+            }
+            Action::Allow => {
+                tracing::info!(
+                    agent = %agent.name, %client, %dst, rule = %decision.rule,
+                    cgroup_id = recorded.cgroup_id, "connection allowed"
+                );
+                relay(client_stream, dst, &agent.name).await;
+            }
+        }
+    }
+}
+
+async fn relay(mut client: TcpStream, dst: OriginalDstAddr, agent: &str) {
+    let upstream = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(dst.0)).await;
+    let mut upstream = match upstream {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::warn!(agent, %dst, %error, "upstream connect failed");
+            refuse(&client);
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(agent, %dst, error = "timed out", "upstream connect failed");
+            refuse(&client);
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    match copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => {
+            tracing::debug!(agent, %dst, sent, received, "connection closed");
+        }
+        Err(error) => tracing::debug!(agent, %dst, %error, "connection ended with an error"),
+    }
+}
+
+/// Resets the connection: the agent sees "connection reset" at once
+/// instead of an orderly end it could take for an empty answer.
+fn refuse(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}

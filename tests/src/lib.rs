@@ -1,0 +1,18 @@
+//! Harness for the gateway's integration tests.
+//!
+//! Every piece is a guard that undoes what it set up when dropped: cgroups,
+//! network namespaces, upstream servers, the gateway process and its pinned
+//! links. The tests themselves live in `tests/tests/*.rs`; see `tests/README.md`.
+
+pub mod cgroup;
+pub mod client;
+pub mod container;
+pub mod gateway;
+pub mod netns;
+pub mod preflight;
+pub mod scenario;
+pub mod tcp_clients;
+pub mod tempdir;
+pub mod topology;
+pub mod unique;
+pub mod upstream;
