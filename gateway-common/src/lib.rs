@@ -48,7 +48,7 @@ pub const NETNS_SETUP_GRACE_NS: u64 = 5_000_000_000;
 pub struct AgentBinding {
     /// Index of the agent in the gateway's configuration.
     pub agent: u32,
-    pub _reserved: u32,
+    pub reserved: u32,
 }
 
 /// An IPv6 address, or an IPv4 address in its v4-mapped IPv6 form
@@ -64,7 +64,7 @@ pub struct OriginalDst {
     pub addr: Ip6Bytes,
     /// Host byte order.
     pub port: u16,
-    pub _pad: u16,
+    pub pad: u16,
     /// `AgentBinding::agent` of the connecting socket's cgroup.
     pub agent: u32,
     /// The cgroup the connecting task was in.
@@ -93,7 +93,7 @@ pub struct ConnKey {
     pub addr: Ip6Bytes,
     /// The agent socket's local port, host byte order.
     pub port: u16,
-    pub _pad: [u8; 6],
+    pub pad: [u8; 6],
 }
 
 /// Sent to user space when an agent connects from a network namespace
@@ -110,7 +110,7 @@ pub struct NetnsEvent {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetnsListener {
-    pub _reserved: u64,
+    pub reserved: u64,
 }
 
 /// Builds the v4-mapped form of an IPv4 address given in network order.
@@ -126,8 +126,7 @@ mod pod {
     // SAFETY (for each impl): the types are `repr(C)`, `Copy`, made only of
     // integers and byte arrays, and have no implicit padding, so every bit
     // pattern is a valid value and no uninitialised bytes are read.
-    #[expect(clippy::wildcard_imports, reason = "all the map types of this crate")]
-    use super::*;
+    use super::{AgentBinding, ConnKey, NetnsEvent, NetnsListener, OriginalDst, PendingConnect};
 
     // SAFETY: see above.
     unsafe impl aya::Pod for AgentBinding {}

@@ -17,13 +17,13 @@ pub fn current_agent() -> Option<AgentBinding> {
     for level in 1..=CGROUP_LEVELS_MAX {
         // SAFETY: a helper without pointer arguments; `level` is a plain
         // integer and an out-of-range level returns 0.
-        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level.cast_signed()) };
         if id == 0 {
             return None;
         }
         // SAFETY: the value is copied out at once, before any other map
         // operation could free it.
-        if let Some(binding) = unsafe { AGENTS.get(&id) } {
+        if let Some(binding) = unsafe { AGENTS.get(id) } {
             return Some(*binding);
         }
     }

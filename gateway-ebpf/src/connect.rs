@@ -12,6 +12,8 @@ use aya_ebpf::{
 };
 use core::ptr::read_volatile;
 
+use aya_log_ebpf::{debug, warn};
+
 use gateway_common::{Ip6Bytes, NetnsEvent, OriginalDst, PendingConnect, v4_mapped};
 
 use crate::{
@@ -57,7 +59,12 @@ fn try_connect4(ctx: &SockAddrContext) -> Option<i32> {
         )
     };
     if !is_tcp(sock_type, protocol) {
-        return None; // UDP and the rest: refused (see sock_create for raw).
+        // UDP and the rest: refused (see sock_create for raw).
+        debug!(
+            ctx,
+            "connect refused: socket type {} protocol {} is not TCP", sock_type, protocol
+        );
+        return None;
     }
     let listen_port = LISTEN_PORT.load();
     let dst_ip = user_ip4.to_ne_bytes();
@@ -92,6 +99,10 @@ fn try_connect6(ctx: &SockAddrContext) -> Option<i32> {
         )
     };
     if !is_tcp(sock_type, protocol) {
+        debug!(
+            ctx,
+            "connect refused: socket type {} protocol {} is not TCP", sock_type, protocol
+        );
         return None;
     }
     let listen_port = LISTEN_PORT.load();
@@ -117,7 +128,18 @@ fn try_connect6(ctx: &SockAddrContext) -> Option<i32> {
 /// space for a listener if this namespace has none. `None` denies.
 #[inline(always)]
 fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
-    let binding = current_agent()?;
+    let Some(binding) = current_agent() else {
+        // Attached here but no agent binding: the maps and the attachment
+        // disagree (a gateway shutting down, or a socket handed to a task
+        // outside the agent). Refuse rather than guess.
+        // SAFETY: no arguments.
+        let cgroup = unsafe { bpf_get_current_cgroup_id() };
+        warn!(
+            ctx,
+            "connect refused: cgroup {} has no agent binding", cgroup
+        );
+        return None;
+    };
     // SAFETY: these helpers take the context pointer the kernel gave us,
     // or nothing.
     let (cookie, netns_cookie, cgroup_id, now) = unsafe {
@@ -132,23 +154,23 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
         dst: OriginalDst {
             addr,
             port,
-            _pad: 0,
+            pad: 0,
             agent: binding.agent,
             cgroup_id,
         },
         netns_cookie,
         since_ns: now,
     };
-    PENDING.insert(&cookie, &pending, 0).ok()?;
+    PENDING.insert(cookie, pending, 0).ok()?;
     // SAFETY: only tests for presence; the reference is not kept.
-    if unsafe { NETNS_READY.get(&netns_cookie) }.is_none() {
+    if unsafe { NETNS_READY.get(netns_cookie) }.is_none() {
         let event = NetnsEvent {
             netns_cookie,
             // SAFETY: no arguments.
             pid_tgid: unsafe { bpf_get_current_pid_tgid() },
         };
         // Best effort: if the ring is full, the next connect asks again.
-        let _ = NETNS_EVENTS.output::<NetnsEvent>(&event, 0);
+        let _ = NETNS_EVENTS.output::<NetnsEvent>(event, 0);
     }
     Some(())
 }
@@ -160,6 +182,10 @@ fn is_tcp(sock_type: u32, protocol: u32) -> bool {
 
 /// `user_port` holds the port in network order in its low 16 bits.
 #[inline(always)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the port is the low 16 bits by definition"
+)]
 fn port_from_user(user_port: u32) -> u16 {
     u16::from_be(user_port as u16)
 }
@@ -202,12 +228,13 @@ fn is_v4_mapped(addr: &Ip6Bytes) -> bool {
 /// `sendmsg4`/`sendmsg6`: unconnected UDP sends from agents are refused.
 /// (Connected UDP is refused at connect time above.)
 #[cgroup_sock_addr(sendmsg4)]
-pub fn gw_sendmsg4(_ctx: SockAddrContext) -> i32 {
+pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
+    debug!(&ctx, "UDP send refused");
     DENY
 }
 
 #[cgroup_sock_addr(sendmsg6)]
-pub fn gw_sendmsg6(_ctx: SockAddrContext) -> i32 {
+pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
+    debug!(&ctx, "UDP send refused");
     DENY
 }
-

@@ -26,11 +26,11 @@ pub fn gw_egress(ctx: SkBuffContext) -> i32 {
     // SAFETY: the helper takes the context pointer the kernel passed in.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     // SAFETY: fields are copied out at once.
-    let Some(pending) = (unsafe { PENDING.get(&cookie) }).copied() else {
+    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
         return PASS; // Established, or not a redirected connection.
     };
     // SAFETY: only tests for presence.
-    if unsafe { NETNS_READY.get(&pending.netns_cookie) }.is_some() {
+    if unsafe { NETNS_READY.get(pending.netns_cookie) }.is_some() {
         return PASS;
     }
     // SAFETY: no arguments.

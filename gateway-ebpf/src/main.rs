@@ -15,6 +15,14 @@
 //!   go around the connect hooks.
 #![no_std]
 #![no_main]
+#![expect(
+    clippy::inline_always,
+    reason = "each program must be one function: the verifier checks it whole and BPF-to-BPF calls cost"
+)]
+#![expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's program macros fix the entry points' signature"
+)]
 
 mod agent;
 mod connect;

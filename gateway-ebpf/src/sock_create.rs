@@ -1,18 +1,20 @@
-//! `sock_create`: agents may create only sockets whose traffic the other
-//! programs see: TCP and UDP over IPv4/IPv6 (TCP is redirected, UDP is
-//! refused at connect and send), plus local unix and netlink sockets.
-//! Raw, packet, SCTP, MPTCP, ICMP and other sockets are refused, since
-//! they would go around the connect hooks.
+//! `sock_create`: of the IPv4 and IPv6 sockets, agents may create only
+//! those whose traffic the other programs see: TCP (redirected) and UDP
+//! (refused at connect and send). Raw, ICMP, SCTP, MPTCP and other IP
+//! sockets would go around the connect hooks and are refused.
+//!
+//! The kernel runs this hook for IPv4 and IPv6 sockets only. Packet
+//! sockets (`AF_PACKET`, which need `CAP_NET_RAW`) are out of its reach:
+//! agents must not hold that capability (see README, "What is enforced").
 
 use aya_ebpf::{macros::cgroup_sock, programs::SockContext};
+use aya_log_ebpf::info;
 
 const ALLOW: i32 = 1;
 const DENY: i32 = 0;
 
-const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
-const AF_NETLINK: u32 = 16;
 
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
@@ -26,12 +28,20 @@ pub fn gw_sock_create(ctx: SockContext) -> i32 {
     // verifier checks each field read against `struct bpf_sock`.
     let (family, sock_type, protocol) =
         unsafe { ((*ctx.sock).family, (*ctx.sock).type_, (*ctx.sock).protocol) };
-    match family {
-        AF_UNIX | AF_NETLINK => ALLOW,
-        AF_INET | AF_INET6 => match (sock_type, protocol) {
-            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP) => ALLOW,
-            _ => DENY,
-        },
-        _ => DENY,
+    let allowed = match family {
+        AF_INET | AF_INET6 => matches!(
+            (sock_type, protocol),
+            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP)
+        ),
+        _ => false,
+    };
+    if allowed {
+        ALLOW
+    } else {
+        info!(
+            &ctx,
+            "socket refused: family {} type {} protocol {}", family, sock_type, protocol
+        );
+        DENY
     }
 }

@@ -17,19 +17,42 @@ use gateway_common::{ConnKey, v4_mapped};
 
 use crate::{
     connect::ip6_bytes,
-    maps::{ORIGINAL_DST, PENDING},
+    maps::{NETNS_READY, ORIGINAL_DST, PENDING},
 };
 
+const BPF_SOCK_OPS_TIMEOUT_INIT: u32 = 1;
 const BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: u32 = 4;
+/// Initial SYN retransmission timeout, in jiffies, for a connect from a
+/// namespace the gateway has no listener in yet (see `egress`): 25 ms at
+/// HZ=1000, 100 ms at HZ=250, instead of the default second.
+const SYN_RTO_WHILE_NETNS_PENDING: u32 = 25;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
 
 #[sock_ops]
 pub fn gw_sock_ops(ctx: SockOpsContext) -> u32 {
-    if ctx.op() == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB {
-        rekey(&ctx);
+    match ctx.op() {
+        BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB => rekey(&ctx),
+        BPF_SOCK_OPS_TIMEOUT_INIT if netns_pending(&ctx) => {
+            ctx.set_reply(SYN_RTO_WHILE_NETNS_PENDING);
+        }
+        _ => {}
     }
     1
+}
+
+/// Whether this socket's connect came from a namespace that has no
+/// gateway listener yet, so its SYN will be held back once.
+#[inline(always)]
+fn netns_pending(ctx: &SockOpsContext) -> bool {
+    // SAFETY: the helper takes the context pointer the kernel passed in.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    // SAFETY: the entry is copied out at once.
+    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
+        return false;
+    };
+    // SAFETY: only tests for presence.
+    unsafe { NETNS_READY.get(pending.netns_cookie) }.is_none()
 }
 
 #[inline(always)]
@@ -37,10 +60,10 @@ fn rekey(ctx: &SockOpsContext) {
     // SAFETY: the helper takes the context pointer the kernel passed in.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     // SAFETY: the entry is copied out before the map is changed.
-    let Some(pending) = (unsafe { PENDING.get(&cookie) }).copied() else {
+    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
         return; // Not redirected by us (a direct connect to the listener).
     };
-    let _ = PENDING.remove(&cookie);
+    let _ = PENDING.remove(cookie);
     // The verifier only accepts context reads at a constant offset from
     // the context pointer itself; volatile reads stop the compiler from
     // merging the branches below into a computed pointer.
@@ -67,9 +90,10 @@ fn rekey(ctx: &SockOpsContext) {
     let key = ConnKey {
         netns_cookie: pending.netns_cookie,
         addr,
-        port: port as u16,
-        _pad: [0; 6],
+        // `local_port` is a 16-bit port in host order, widened to 32 bits.
+        port: u16::try_from(port).unwrap_or(0),
+        pad: [0; 6],
     };
     // If this fails the gateway finds no entry and refuses the connection.
-    let _ = ORIGINAL_DST.insert(&key, &pending.dst, 0);
+    let _ = ORIGINAL_DST.insert(key, pending.dst, 0);
 }

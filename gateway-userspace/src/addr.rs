@@ -49,7 +49,7 @@ pub fn conn_key(netns_cookie: u64, client: ClientAddr) -> ConnKey {
         netns_cookie,
         addr: ip.octets(),
         port: client.0.port(),
-        _pad: [0; 6],
+        pad: [0; 6],
     }
 }
 
@@ -62,11 +62,14 @@ mod tests {
         let dst = OriginalDst {
             addr: gateway_common::v4_mapped([10, 1, 2, 3]),
             port: 80,
-            _pad: 0,
+            pad: 0,
             agent: 0,
             cgroup_id: 1,
         };
-        assert_eq!(OriginalDstAddr::from_kernel(&dst).to_string(), "10.1.2.3:80");
+        assert_eq!(
+            OriginalDstAddr::from_kernel(&dst).to_string(),
+            "10.1.2.3:80"
+        );
     }
 
     #[test]

@@ -71,8 +71,38 @@ pub enum BpfError {
     },
     #[error(transparent)]
     Pins(#[from] PinError),
+    #[error("setting up the kernel programs' log: {0}")]
+    Logger(aya_log::Error),
     #[error("cgroup: {0}")]
     Cgroup(#[from] crate::cgroup::CgroupError),
+}
+
+/// The least severe kernel log line that is emitted, as aya-log numbers
+/// levels. Set with `GATEWAY_KERNEL_LOG`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KernelLogLevel {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+impl KernelLogLevel {
+    /// From `GATEWAY_KERNEL_LOG` (`error`, `warn`, `info`, `debug`); `info`
+    /// when unset: refused sockets and misconfigurations, but not every
+    /// refused UDP packet.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("GATEWAY_KERNEL_LOG").as_deref() {
+            Err(_) | Ok("info") => Ok(Self::Info),
+            Ok("error") => Ok(Self::Error),
+            Ok("warn") => Ok(Self::Warn),
+            Ok("debug") => Ok(Self::Debug),
+            Ok(other) => Err(format!(
+                "GATEWAY_KERNEL_LOG={other:?}: expected error, warn, info or debug"
+            )),
+        }
+    }
 }
 
 /// Loaded programs and the maps user space works with.
@@ -90,10 +120,12 @@ pub struct SharedMaps {
 
 impl Enforcer {
     /// Loads (but does not attach) the programs, set to redirect to
-    /// `listen_port`.
-    pub fn load(listen_port: u16) -> Result<Self, BpfError> {
+    /// `listen_port` and to log at `kernel_log` and above.
+    pub fn load(listen_port: u16, kernel_log: KernelLogLevel) -> Result<Self, BpfError> {
+        let level = kernel_log as u8;
         let mut ebpf = EbpfLoader::new()
             .override_global(names::LISTEN_PORT, &listen_port, true)
+            .override_global(aya_log::LEVEL, &level, false)
             .load(OBJECT)?;
         for (name, _) in PROGRAMS {
             let program = ebpf
@@ -125,7 +157,7 @@ impl Enforcer {
     pub fn bind_agent(&mut self, cgroup: &Cgroup, agent: AgentId) -> Result<(), BpfError> {
         let binding = AgentBinding {
             agent: agent.0,
-            _reserved: 0,
+            reserved: 0,
         };
         self.agents
             .insert(cgroup.id, binding, 0)
@@ -170,6 +202,11 @@ impl Enforcer {
         Ok(made)
     }
 
+    /// The kernel programs' log, to be drained into ours. Call once.
+    pub fn take_logger(&mut self) -> Result<aya_log::EbpfLogger<&'static dyn log::Log>, BpfError> {
+        aya_log::EbpfLogger::init(&mut self.ebpf).map_err(BpfError::Logger)
+    }
+
     /// The ring buffer of namespaces that need a listener. Call once.
     pub fn take_netns_events(&mut self) -> Result<RingBuf<MapData>, BpfError> {
         let map = self
@@ -200,7 +237,7 @@ impl SharedMaps {
         self.netns_ready
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(netns_cookie, NetnsListener { _reserved: 0 }, 0)
+            .insert(netns_cookie, NetnsListener { reserved: 0 }, 0)
             .map_err(|source| BpfError::Map {
                 name: names::NETNS_READY,
                 source,

@@ -94,7 +94,7 @@ impl CgroupRoot {
     }
 
     /// The cgroup of the calling process, below the mount (`0::/path`).
-    pub fn own_cgroup(&self) -> Result<PathBuf, CgroupError> {
+    pub fn own_cgroup() -> Result<PathBuf, CgroupError> {
         let path = Path::new("/proc/self/cgroup");
         let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Io {
             what: "reading",
@@ -187,15 +187,14 @@ fn unescape_mount(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(v) = field
+        if bytes[i] == b'\\'
+            && let Some(v) = field
                 .get(i + 1..i + 4)
                 .and_then(|octal| u8::from_str_radix(octal, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

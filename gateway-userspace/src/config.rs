@@ -92,10 +92,17 @@ impl Config {
         let mut agents = Vec::with_capacity(raw.agents.len());
         for agent in raw.agents {
             if !names.insert(agent.name.clone()) {
-                return Err(invalid(format!("agent name {:?} is used twice", agent.name)));
+                return Err(invalid(format!(
+                    "agent name {:?} is used twice",
+                    agent.name
+                )));
             }
             let cgroup = normalise_cgroup(&agent.cgroup).map_err(|m| {
-                invalid(format!("agent {:?}: cgroup {:?}: {m}", agent.name, agent.cgroup))
+                invalid(format!(
+                    "agent {:?}: cgroup {}: {m}",
+                    agent.name,
+                    agent.cgroup.display()
+                ))
             })?;
             let policy = Policy::load(&base.join(&agent.policy))?;
             agents.push(AgentConfig {

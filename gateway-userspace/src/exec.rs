@@ -16,7 +16,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    bpf::pins,
+    bpf::{KernelLogLevel, pins},
     cgroup::CgroupRoot,
     config::{AgentConfig, Config},
     gateway,
@@ -24,16 +24,22 @@ use crate::{
     privileges::require_root,
 };
 
-pub fn exec(policy: Option<&Path>, listen_port: u16, command: &[String]) -> anyhow::Result<ExitCode> {
+const CAP_NET_RAW: libc::c_ulong = 13;
+
+pub fn exec(
+    policy: Option<&Path>,
+    listen_port: u16,
+    command: &[String],
+) -> anyhow::Result<ExitCode> {
     require_root()?;
-    let policy = match policy {
-        Some(path) => Policy::load(path)?,
-        None => {
-            tracing::warn!("no --policy given: every connection of the command is denied");
-            Policy::default()
-        }
+    let policy = if let Some(path) = policy {
+        Policy::load(path)?
+    } else {
+        tracing::warn!("no --policy given: every connection of the command is denied");
+        Policy::default()
     };
     let root = CgroupRoot::discover()?;
+    let kernel_log = KernelLogLevel::from_env().map_err(anyhow::Error::msg)?;
     let id = std::process::id();
     let relative = PathBuf::from(format!("/gateway-exec-{id}"));
     let cgroup = root.create(&relative)?;
@@ -48,7 +54,7 @@ pub fn exec(policy: Option<&Path>, listen_port: u16, command: &[String]) -> anyh
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
-        let running = gateway::start(&config, &root).await?;
+        let running = gateway::start(&config, &root, kernel_log)?;
         tracing::info!(listen_port = running.listen_port, "gateway ready");
         let procs = cgroup.dir.join("cgroup.procs");
         let status = run_in_cgroup(command, &procs).await?;
@@ -77,12 +83,20 @@ async fn run_in_cgroup(
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]);
     // SAFETY: the closure runs in the child between fork and exec, and
-    // only calls `write`, which is async-signal-safe, on a descriptor
-    // opened before the fork. Writing "0" moves the writer itself.
+    // only makes async-signal-safe system calls (`write` on a descriptor
+    // opened before the fork, `prctl`). Writing "0" moves the writer
+    // itself into the cgroup; dropping CAP_NET_RAW from the bounding set
+    // keeps the command, even as root, from opening packet sockets, which
+    // no cgroup hook sees.
     unsafe {
         cmd.pre_exec(move || {
-            let mut file = std::mem::ManuallyDrop::new(std::fs::File::from_raw_fd_unchecked(procs_fd));
-            file.write_all(b"0")
+            let mut file =
+                std::mem::ManuallyDrop::new(std::fs::File::from_raw_fd_unchecked(procs_fd));
+            file.write_all(b"0")?;
+            if libc::prctl(libc::PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
         });
     }
     let mut child = cmd

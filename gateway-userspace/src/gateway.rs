@@ -6,11 +6,12 @@ use std::{path::PathBuf, sync::Arc, time::SystemTime};
 use crate::{
     agent::{Agent, Agents},
     bpf::{
-        BpfError, Enforcer,
+        BpfError, Enforcer, KernelLogLevel,
         pins::{self, PinDir},
     },
     cgroup::{Cgroup, CgroupError, CgroupRoot},
     config::Config,
+    kernel_log,
     listeners::Listeners,
     netns::{self, NetnsError},
     proxy::Proxy,
@@ -24,6 +25,8 @@ pub enum StartError {
     Netns(#[from] NetnsError),
     #[error(transparent)]
     Bpf(#[from] BpfError),
+    #[error("draining the kernel programs' log: {0}")]
+    KernelLog(std::io::Error),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -41,18 +44,25 @@ pub struct Running {
     pub pin_dir: PathBuf,
     _enforcer: Enforcer,
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    kernel_log_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.listeners_task.abort();
+        self.kernel_log_task.abort();
     }
 }
 
-/// Starts serving `config`. On error nothing is left attached by this
-/// attempt (an earlier instance's pins, if any, are left as they were).
-pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartError> {
-    let own = root.own_cgroup()?;
+/// Starts serving `config`; call it from within a tokio runtime. On error
+/// nothing is left attached by this attempt (an earlier instance's pins,
+/// if any, are left as they were).
+pub fn start(
+    config: &Config,
+    root: &CgroupRoot,
+    kernel_log: KernelLogLevel,
+) -> Result<Running, StartError> {
+    let own = CgroupRoot::own_cgroup()?;
     let mut cgroups = Vec::with_capacity(config.agents.len());
     for agent in &config.agents {
         if own.starts_with(&agent.cgroup) {
@@ -67,7 +77,7 @@ pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartE
 
     let host_listeners = netns::listen_here(config.listen_port)?;
     let listen_port = host_listeners.port();
-    let mut enforcer = Enforcer::load(listen_port)?;
+    let mut enforcer = Enforcer::load(listen_port, kernel_log)?;
     let mut agents = Agents::default();
     for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
         let id = agents.add(Agent {
@@ -77,6 +87,8 @@ pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartE
         enforcer.bind_agent(cgroup, id)?;
     }
     let events = enforcer.take_netns_events()?;
+    let kernel_log_task =
+        kernel_log::spawn_drain(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
 
     let proxy = Arc::new(Proxy {
         agents,
@@ -91,7 +103,10 @@ pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartE
     // The new programs are in place: only now let go of the old ones.
     let older = pins.older_than(&generation).map_err(BpfError::from)?;
     if !older.is_empty() {
-        tracing::info!(count = older.len(), "replacing the programs of an earlier gateway");
+        tracing::info!(
+            count = older.len(),
+            "replacing the programs of an earlier gateway"
+        );
         pins::remove(&older).map_err(BpfError::from)?;
     }
 
@@ -104,6 +119,7 @@ pub async fn start(config: &Config, root: &CgroupRoot) -> Result<Running, StartE
         pin_dir: config.pin_dir.clone(),
         _enforcer: enforcer,
         listeners_task,
+        kernel_log_task,
     })
 }
 

@@ -6,8 +6,7 @@
 //! that no agent process uses any more are closed after a while.
 
 use std::{
-    collections::HashMap,
-    os::unix::fs::MetadataExt as _,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -23,6 +22,7 @@ use crate::{
     bpf::{BpfError, SharedMaps},
     cgroup::Cgroup,
     netns::{self, NetnsListeners},
+    process,
     proxy::Proxy,
 };
 
@@ -49,6 +49,7 @@ pub struct Listeners {
     agent_cgroups: Vec<Cgroup>,
     by_cookie: HashMap<u64, Entry>,
     failed: HashMap<u64, Instant>,
+    warned_net_raw: HashSet<u32>,
 }
 
 impl Listeners {
@@ -61,6 +62,7 @@ impl Listeners {
             agent_cgroups,
             by_cookie: HashMap::new(),
             failed: HashMap::new(),
+            warned_net_raw: HashSet::new(),
         }
     }
 
@@ -129,15 +131,28 @@ impl Listeners {
         }
     }
 
-    /// Closes the listeners of namespaces no agent process is in any more.
+    /// Closes the listeners of namespaces no agent process is in any more,
+    /// and warns about agent processes that could go around the gateway.
     fn collect_garbage(&mut self) {
-        let live: std::collections::HashSet<u64> = self
+        let pids: Vec<u32> = self
             .agent_cgroups
             .iter()
             .flat_map(Cgroup::pids_recursive)
-            .filter_map(|pid| std::fs::metadata(format!("/proc/{pid}/ns/net")).ok())
-            .map(|m| m.ino())
             .collect();
+        let live: HashSet<u64> = pids
+            .iter()
+            .filter_map(|&p| process::netns_inode(p))
+            .collect();
+        for &pid in &pids {
+            if !self.warned_net_raw.contains(&pid) && process::has_cap_net_raw(pid) {
+                tracing::warn!(
+                    pid,
+                    "agent process has CAP_NET_RAW: its packet sockets are not redirected; drop the capability (e.g. --cap-drop NET_RAW)"
+                );
+                self.warned_net_raw.insert(pid);
+            }
+        }
+        self.warned_net_raw.retain(|pid| pids.contains(pid));
         let dead: Vec<u64> = self
             .by_cookie
             .iter()
@@ -150,7 +165,10 @@ impl Listeners {
                 for task in entry.tasks {
                     task.abort();
                 }
-                tracing::info!(netns_cookie = cookie, "netns listener closed: no agent left in it");
+                tracing::info!(
+                    netns_cookie = cookie,
+                    "netns listener closed: no agent left in it"
+                );
             }
         }
         self.failed.retain(|_, t| t.elapsed() < RETRY_AFTER);

@@ -11,11 +11,13 @@ mod config;
 mod detach;
 mod exec;
 mod gateway;
+mod kernel_log;
 mod listeners;
 mod logging;
 mod netns;
 mod policy;
 mod privileges;
+mod process;
 mod proxy;
 mod run;
 
@@ -35,7 +37,9 @@ fn main() -> ExitCode {
             listen_port,
             command,
         } => exec::exec(policy.as_deref(), *listen_port, command),
-        Command::Detach { config, pin_dir } => detach::detach(config.as_deref(), pin_dir.as_deref()),
+        Command::Detach { config, pin_dir } => {
+            detach::detach(config.as_deref(), pin_dir.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

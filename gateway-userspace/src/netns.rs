@@ -63,7 +63,7 @@ impl NetnsListeners {
     }
 }
 
-/// Listens on 127.0.0.1 and [::1] at `port` (0: a free port, the same for
+/// Listens on 127.0.0.1 and `[::1]` at `port` (0: a free port, the same for
 /// both) in the caller's own namespace.
 pub fn listen_here(port: u16) -> Result<NetnsListeners, NetnsError> {
     let inode = std::fs::metadata("/proc/self/ns/net")

@@ -85,12 +85,12 @@ async fn relay(mut client: TcpStream, dst: OriginalDstAddr, agent: &str) {
     let mut upstream = match upstream {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            tracing::warn!(agent, %dst, %error, "upstream connect failed");
+            tracing::warn!(agent = %agent, %dst, %error, "upstream connect failed");
             refuse(&client);
             return;
         }
         Err(_) => {
-            tracing::warn!(agent, %dst, error = "timed out", "upstream connect failed");
+            tracing::warn!(agent = %agent, %dst, error = "timed out", "upstream connect failed");
             refuse(&client);
             return;
         }
@@ -99,9 +99,11 @@ async fn relay(mut client: TcpStream, dst: OriginalDstAddr, agent: &str) {
     let _ = upstream.set_nodelay(true);
     match copy_bidirectional(&mut client, &mut upstream).await {
         Ok((sent, received)) => {
-            tracing::debug!(agent, %dst, sent, received, "connection closed");
+            tracing::debug!(agent = %agent, %dst, sent, received, "connection closed");
         }
-        Err(error) => tracing::debug!(agent, %dst, %error, "connection ended with an error"),
+        Err(error) => {
+            tracing::debug!(agent = %agent, %dst, %error, "connection ended with an error");
+        }
     }
 }
 

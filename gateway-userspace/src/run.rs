@@ -4,15 +4,18 @@ use std::{path::Path, process::ExitCode};
 
 use anyhow::Context as _;
 
-use crate::{cgroup::CgroupRoot, config::Config, gateway, privileges::require_root};
+use crate::{
+    bpf::KernelLogLevel, cgroup::CgroupRoot, config::Config, gateway, privileges::require_root,
+};
 
 pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     require_root()?;
     let config = Config::load(config_path)?;
     let root = CgroupRoot::discover()?;
+    let kernel_log = KernelLogLevel::from_env().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let running = gateway::start(&config, &root).await?;
+        let running = gateway::start(&config, &root, kernel_log)?;
         tracing::info!(
             listen_port = running.listen_port,
             pin_dir = %running.pin_dir.display(),

@@ -36,6 +36,7 @@ impl Run {
     }
 
     /// Panics with the whole record unless the command exited 0.
+    #[must_use]
     pub fn expect_success(self, what: &str) -> Self {
         assert!(self.success(), "{what}: command failed: {self:#?}");
         self
@@ -116,10 +117,10 @@ impl TimedCommand {
                 if let Some(procs) = &cgroup_procs {
                     join_cgroup(procs)?;
                 }
-                if let Some(fd) = netns_fd {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                if let Some(fd) = netns_fd
+                    && libc::setns(fd, libc::CLONE_NEWNET) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });

@@ -116,7 +116,7 @@ impl Dockerd {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             if self.docker(&["version"]).success() {
                 return;
@@ -139,7 +139,7 @@ impl Dockerd {
         TimedCommand::new("docker")
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_mins(1))
     }
 
     pub fn docker(&self, args: &[&str]) -> Run {

@@ -75,7 +75,10 @@ impl Gateway {
         loop {
             if self
                 .logs
-                .wait_for(|l| l.message() == "gateway ready", Duration::from_millis(200))
+                .wait_for(
+                    |l| l.message() == "gateway ready",
+                    Duration::from_millis(200),
+                )
                 .is_some()
             {
                 return;
@@ -168,7 +171,12 @@ impl Gateway {
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("gateway still running");
         let status = terminate(&mut child);
-        status.unwrap_or_else(|| panic!("gateway did not exit within 10 s of SIGTERM\n{}", self.dump()))
+        status.unwrap_or_else(|| {
+            panic!(
+                "gateway did not exit within 10 s of SIGTERM\n{}",
+                self.dump()
+            )
+        })
     }
 
     /// Runs `gateway detach --pin-dir DIR` and asserts that it worked.
@@ -187,11 +195,11 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if terminate(&mut child).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(mut child) = self.child.take()
+            && terminate(&mut child).is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if self.detached && !self.pin_dir.exists() {
             return;
@@ -253,10 +261,8 @@ impl GatewayFiles {
     pub fn write_for_cgroup(tag: &str, cgroup: &str, rules: &[Rule]) -> Self {
         let dir = TempDir::new(tag);
         let listen_port = crate::unique::free_listen_port();
-        let pin_dir = PathBuf::from("/sys/fs/bpf").join(format!(
-            "{}-{listen_port}",
-            crate::unique::name(tag)
-        ));
+        let pin_dir = PathBuf::from("/sys/fs/bpf")
+            .join(format!("{}-{listen_port}", crate::unique::name(tag)));
         let policy = dir.write("policy.toml", &config::policy_toml(rules));
         let config = dir.write(
             "gateway.toml",

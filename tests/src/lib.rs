@@ -4,6 +4,11 @@
 //! network namespaces, upstream servers, the gateway process and its pinned
 //! links. The tests themselves live in `tests/tests/*.rs`; see `tests/README.md`.
 
+#![expect(
+    clippy::must_use_candidate,
+    reason = "a test harness: every getter would need the attribute, and an unused result is a test bug the test itself shows"
+)]
+
 pub mod cgroup;
 pub mod client;
 pub mod container;

@@ -64,7 +64,7 @@ impl Scenario {
 }
 
 /// The usual policy: allow the upstream's allowed addresses (10.233.N.2 and
-/// fd00:233:N::2, not 10.233.N.3) on the upstream server's port only.
+/// `fd00:233:N::2`, not 10.233.N.3) on the upstream server's port only.
 pub fn allow_upstream(topo: &Topology, port: u16) -> Vec<Rule> {
     vec![
         Rule::allow(

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::client::{TimedCommand, Run};
+use crate::client::{Run, TimedCommand};
 
 /// `curl` GET of `url` with no proxy and a hard time limit. The upstream
 /// answers with its greeting line as the body.

@@ -98,7 +98,7 @@ impl Topology {
         Ipv4Addr::new(10, 233, self.n, 3)
     }
 
-    /// fd00:233:N::2
+    /// `fd00:233:N::2`
     pub fn upstream_v6(&self) -> Ipv6Addr {
         format!("fd00:233:{}::2", self.n)
             .parse()
@@ -110,7 +110,7 @@ impl Topology {
         Ipv4Addr::new(10, 233, self.n, 1)
     }
 
-    /// fd00:233:N::1
+    /// `fd00:233:N::1`
     pub fn host_v6(&self) -> Ipv6Addr {
         format!("fd00:233:{}::1", self.n)
             .parse()

@@ -16,7 +16,7 @@ pub fn name(tag: &str) -> String {
     format!("gwtest-{tag}-{}", std::process::id())
 }
 
-/// A TCP port from 20000 up that is currently free on both 127.0.0.1 and [::1]
+/// A TCP port from 20000 up that is currently free on both 127.0.0.1 and `[::1]`
 /// (the gateway's loopback listeners need both).
 pub fn free_listen_port() -> u16 {
     let base = 20000 + u16::try_from(std::process::id() % 400).expect("small") * 25;

@@ -56,9 +56,11 @@ impl UpstreamServer {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 enter();
-                let listener = TcpListener::bind(bind)
-                    .unwrap_or_else(|e| panic!("upstream bind {bind}: {e}"));
-                listener.set_nonblocking(true).expect("nonblocking listener");
+                let listener =
+                    TcpListener::bind(bind).unwrap_or_else(|e| panic!("upstream bind {bind}: {e}"));
+                listener
+                    .set_nonblocking(true)
+                    .expect("nonblocking listener");
                 let port = listener.local_addr().expect("local addr").port();
                 port_tx.send(port).expect("test waits for the port");
                 accept_loop(&listener, &accepted, &stop);

@@ -1,6 +1,6 @@
 //! Checks of the harness itself, without the gateway: the topology, the
 //! upstream server, the cgroup guard and the client runner. They need root
-//! (namespaces, cgroups) but not GATEWAY_BIN.
+//! (namespaces, cgroups) but not `GATEWAY_BIN`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -91,7 +91,11 @@ fn cgroup_guard_kills_members_and_removes_children() {
     drop(cgroup);
     let run = sleeper.join().expect("sleeper thread");
     assert!(run.elapsed < Duration::from_secs(20), "{run:#?}");
-    assert!(!Path::new(&path).exists(), "{} still exists", path.display());
+    assert!(
+        !Path::new(&path).exists(),
+        "{} still exists",
+        path.display()
+    );
 }
 
 #[test]

@@ -11,7 +11,11 @@ use gateway_tests::tcp_clients::{EchoOutcome, python_echo};
 use gateway_tests::upstream::UpstreamServer;
 
 /// How a refused connection looks to the client: reset (or refused) before any data.
-const REFUSED: &[&str] = &["ConnectionResetError", "ConnectionRefusedError", "BrokenPipeError"];
+const REFUSED: &[&str] = &[
+    "ConnectionResetError",
+    "ConnectionRefusedError",
+    "BrokenPipeError",
+];
 
 fn assert_denied(gateway: &Gateway, dst: SocketAddr, rule: &str) {
     let line = gateway.wait_for_event("connection denied", &dst.to_string());

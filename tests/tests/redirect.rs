@@ -7,7 +7,9 @@ use std::time::Duration;
 use gateway_tests::cgroup::AgentCgroup;
 use gateway_tests::gateway::{AGENT_NAME, LogLine};
 use gateway_tests::scenario::{Scenario, allow_upstream};
-use gateway_tests::tcp_clients::{EchoOutcome, Greeting, curl_get, http_url, node_echo, python_echo};
+use gateway_tests::tcp_clients::{
+    EchoOutcome, Greeting, curl_get, http_url, node_echo, python_echo,
+};
 
 /// The "connection allowed" line names the agent and the rule, and its
 /// client is the agent socket on the loopback listener.
@@ -53,9 +55,10 @@ fn python_ipv6_destination_is_relayed() {
         .in_cgroup(s.agent.path())
         .run();
     let (_, greeting) = EchoOutcome::expect_relayed(&run);
-    let line = s
-        .gateway
-        .wait_for_event("connection allowed", &format!("[{}]:{}", dst.ip(), dst.port()));
+    let line = s.gateway.wait_for_event(
+        "connection allowed",
+        &format!("[{}]:{}", dst.ip(), dst.port()),
+    );
     assert_allowed_line(&line);
     assert_eq!(greeting.peer.ip(), s.host_side(dst));
     assert_eq!(greeting.local, dst);

@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Developer tasks for the gateway workspace"
 )]
 struct Cli {
@@ -57,8 +58,24 @@ enum Task {
     },
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().task {
+fn main() -> ExitCode {
+    let task = Cli::parse().task;
+    match run(task) {
+        Ok(code) => code,
+        Err(error) => {
+            // Printed by hand so that the message and its causes stay readable
+            // even when RUST_BACKTRACE is set (anyhow would add a backtrace).
+            eprintln!("xtask: error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<ExitCode> {
+    match task {
         Task::Setup => setup::run().map(|()| ExitCode::SUCCESS),
         Task::Build => build::run().map(|_| ExitCode::SUCCESS),
         Task::Run { config } => run::run(config).map(|()| ExitCode::SUCCESS),

@@ -2,7 +2,7 @@
 //! (exec), so Ctrl-C and the exit code are the gateway's own.
 
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
@@ -29,7 +29,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         cgroup::ensure(&dir)?;
         cgroup_dirs.push((agent.as_str(), dir));
     }
-    print_hint(&cgroup_dirs);
+    print_hint(&config, &gateway, &cgroup_dirs);
 
     let mut command = step::command(&gateway);
     command.args(["run", "--config"]).arg(&config);
@@ -42,20 +42,25 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     Err(error).with_context(|| format!("starting the gateway {}", gateway.display()))
 }
 
-fn print_hint(cgroup_dirs: &[(&str, PathBuf)]) {
-    let Some((agent, dir)) = cgroup_dirs.first() else {
+fn print_hint(config: &Path, gateway: &Path, cgroup_dirs: &[(&str, PathBuf)]) {
+    if cgroup_dirs.is_empty() {
         step::say("the config names no [[agents]]: the gateway will redirect nothing");
         return;
-    };
-    let procs = dir.join("cgroup.procs");
-    let procs = procs.display();
+    }
+    eprintln!("\nHow to try it: in another root shell, join an agent's cgroup, e.g.");
+    for (agent, dir) in cgroup_dirs {
+        eprintln!(
+            "    echo $$ > {}    # agent {agent:?}",
+            dir.join("cgroup.procs").display()
+        );
+    }
     eprintln!(
-        "\nHow to try it: in another root shell, make that shell agent {agent:?}:\n\
-         \x20   echo $$ > {procs}\n\
-         then every TCP connection it opens goes through the gateway, e.g.\n\
-         \x20   curl -v http://127.0.0.1:8080/\n\
-         is relayed when the agent's policy allows it and reset when it does not; the \
-         gateway logs each decision here. Ctrl-C stops the gateway, but its links stay \
-         pinned (agents fail closed) until `target/release/gateway detach`.\n"
+        "then every TCP connection from that shell goes through the gateway:\n\
+         \x20   curl -sv http://127.0.0.1:8000/    # relayed if the agent's policy allows it, reset if not\n\
+         The gateway logs each decision here. Ctrl-C stops it, but its programs stay attached \
+         (the agents' connections then fail) until\n\
+         \x20   {} detach --config {}\n",
+        gateway.display(),
+        config.display()
     );
 }

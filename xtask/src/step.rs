@@ -104,7 +104,7 @@ fn check(status: ExitStatus, command: &Command, step: &str, fix: &str) -> Result
         return Ok(());
     }
     bail!(
-        "{step} failed: `{}` exited with {status}\nhow to fix: {fix}",
+        "{step} failed: `{}` ended with {status}\nhow to fix: {fix}",
         describe(command)
     )
 }

@@ -1,7 +1,7 @@
 //! Attaching a loaded program to a cgroup as a BPF link, and pinning that
 //! link in bpffs, with the two `bpf(2)` commands involved.
 //!
-//! aya can pin some cgroup links but not sock_ops ones, and we want every
+//! aya can pin some cgroup links but not `sock_ops` ones, and we want every
 //! program handled the same way, so this does it directly.
 
 use std::{

@@ -17,7 +17,11 @@ fn temp_dir(tag: &str) -> PathBuf {
 #[test]
 fn loads_agents_with_relative_policy_paths() {
     let dir = temp_dir("ok");
-    write(&dir, "p.toml", "[[rules]]\nname = \"r\"\naction = \"allow\"\nhosts = [\"10.0.0.0/8\"]\n");
+    write(
+        &dir,
+        "p.toml",
+        "[[rules]]\nname = \"r\"\naction = \"allow\"\nhosts = [\"10.0.0.0/8\"]\n",
+    );
     let cfg = write(
         &dir,
         "g.toml",
@@ -55,5 +59,8 @@ fn refuses_nested_agent_cgroups() {
 fn refuses_parent_dir_and_root() {
     assert!(normalise_cgroup(Path::new("/a/../b")).is_err());
     assert!(normalise_cgroup(Path::new("/")).is_err());
-    assert_eq!(normalise_cgroup(Path::new("a/b")).unwrap(), Path::new("/a/b"));
+    assert_eq!(
+        normalise_cgroup(Path::new("a/b")).unwrap(),
+        Path::new("/a/b")
+    );
 }

@@ -101,7 +101,8 @@ impl FromStr for PortRange {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("invalid port range {s:?}: expected \"FIRST-LAST\", such as \"8000-8100\"");
+        let bad =
+            || format!("invalid port range {s:?}: expected \"FIRST-LAST\", such as \"8000-8100\"");
         let (first, last) = s.split_once('-').ok_or_else(bad)?;
         let first: u16 = first.trim().parse().map_err(|_| bad())?;
         let last: u16 = last.trim().parse().map_err(|_| bad())?;

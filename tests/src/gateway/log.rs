@@ -67,7 +67,11 @@ impl LogBook {
     }
 
     /// The first line (past or future) matching `predicate`, or `None` after `timeout`.
-    pub fn wait_for(&self, predicate: impl Fn(&LogLine) -> bool, timeout: Duration) -> Option<LogLine> {
+    pub fn wait_for(
+        &self,
+        predicate: impl Fn(&LogLine) -> bool,
+        timeout: Duration,
+    ) -> Option<LogLine> {
         let deadline = Instant::now() + timeout;
         let (lines, changed) = &*self.inner;
         let mut guard = lines.lock().expect("lock");
