@@ -14,7 +14,7 @@ use crate::{
     kernel_log,
     listeners::Listeners,
     netns::{self, NetnsError},
-    proxy::Proxy,
+    proxy::{OriginalDstSource, Proxy},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +92,14 @@ pub fn start(
 
     let proxy = Arc::new(Proxy {
         agents,
-        maps: Arc::clone(&enforcer.maps),
+        original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
     });
-    let mut listeners = Listeners::new(listen_port, proxy, cgroups.clone());
+    let mut listeners = Listeners::new(
+        listen_port,
+        proxy,
+        Arc::clone(&enforcer.maps),
+        cgroups.clone(),
+    );
     listeners.add(host_listeners, true)?;
 
     let pins = PinDir::prepare(&config.pin_dir).map_err(BpfError::from)?;

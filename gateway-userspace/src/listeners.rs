@@ -54,10 +54,15 @@ pub struct Listeners {
 
 impl Listeners {
     #[must_use]
-    pub fn new(port: u16, proxy: Arc<Proxy>, agent_cgroups: Vec<Cgroup>) -> Self {
+    pub fn new(
+        port: u16,
+        proxy: Arc<Proxy>,
+        maps: Arc<SharedMaps>,
+        agent_cgroups: Vec<Cgroup>,
+    ) -> Self {
         Self {
             port,
-            maps: Arc::clone(&proxy.maps),
+            maps,
             proxy,
             agent_cgroups,
             by_cookie: HashMap::new(),

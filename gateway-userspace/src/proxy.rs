@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use gateway_common::{ConnKey, OriginalDst};
 use tokio::{
     io::copy_bidirectional,
     net::{TcpListener, TcpStream},
@@ -18,10 +19,23 @@ use crate::{
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the proxy learns a connection's original destination: the BPF
+/// map in production, a stand-in in the in-process tests.
+pub trait OriginalDstSource: Send + Sync {
+    /// Takes the entry out: each serves one accepted connection.
+    fn take(&self, key: &ConnKey) -> Option<OriginalDst>;
+}
+
+impl OriginalDstSource for SharedMaps {
+    fn take(&self, key: &ConnKey) -> Option<OriginalDst> {
+        self.take_original_dst(key)
+    }
+}
+
 /// What every connection handler needs.
 pub struct Proxy {
     pub agents: Agents,
-    pub maps: Arc<SharedMaps>,
+    pub original_dst: Arc<dyn OriginalDstSource>,
 }
 
 impl Proxy {
@@ -49,7 +63,7 @@ impl Proxy {
     }
 
     async fn handle(&self, client_stream: TcpStream, client: ClientAddr, netns_cookie: u64) {
-        let Some(recorded) = self.maps.take_original_dst(&conn_key(netns_cookie, client)) else {
+        let Some(recorded) = self.original_dst.take(&conn_key(netns_cookie, client)) else {
             tracing::warn!(%client, netns_cookie, "connection refused: no original destination");
             refuse(&client_stream);
             return;
@@ -112,3 +126,6 @@ async fn relay(mut client: TcpStream, dst: OriginalDstAddr, agent: &str) {
 fn refuse(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
+
+#[cfg(test)]
+mod tests;
