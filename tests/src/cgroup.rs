@@ -39,6 +39,7 @@ pub struct AgentCgroup {
 
 impl AgentCgroup {
     pub fn new(tag: &str) -> Self {
+        crate::preflight::require_root();
         let name = crate::unique::name(tag);
         let path = cgroup2_mount().join(&name);
         if path.exists() {

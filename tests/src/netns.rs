@@ -37,6 +37,7 @@ pub struct NetNs {
 
 impl NetNs {
     pub fn new(name: &str) -> Self {
+        crate::preflight::require_root();
         prepare_netns_dir();
         if PathBuf::from("/var/run/netns").join(name).exists() {
             let _ = try_ip(&["netns", "del", name]);

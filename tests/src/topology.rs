@@ -2,11 +2,11 @@
 //! over a veth, and optionally an "agent" namespace that has nothing but `lo`.
 //!
 //! ```text
-//!  host netns                         upstream netns (gwtN-up)
+//!  host netns                         upstream netns (gwtN-PID-SEQ-up)
 //!  gwtNh 10.233.N.1/24  <--veth-->    gwtNu 10.233.N.2/24, 10.233.N.3/24
 //!        fd00:233:N::1/64                   fd00:233:N::2/64
 //!
-//!  agent netns (gwtN-ag): lo only, no route anywhere
+//!  agent netns (gwtN-PID-SEQ-ag): lo only, no route anywhere
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -33,8 +33,15 @@ impl Topology {
     }
 
     fn build(with_agent: bool) -> Self {
+        crate::preflight::require_root();
         let (n, veth) = claim_subnet();
-        let upstream = NetNs::new(&format!("gwt{n}-up"));
+        // The subnet number is free again as soon as an earlier test's veth
+        // is gone, possibly before that test has deleted its namespaces:
+        // the names also carry a per-process sequence number, so a test
+        // never deletes (or reuses) another test's namespace.
+        let seq = NAMESPACE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let upstream = NetNs::new(&format!("gwt{n}-{pid}-{seq}-up"));
         let peer = format!("gwt{n}u");
         crate::netns::ip(&["link", "set", &peer, "netns", upstream.name()]);
 
@@ -64,7 +71,7 @@ impl Topology {
         ]);
         upstream.ip(&["link", "set", &peer, "up"]);
 
-        let agent = with_agent.then(|| NetNs::new(&format!("gwt{n}-ag")));
+        let agent = with_agent.then(|| NetNs::new(&format!("gwt{n}-{pid}-{seq}-ag")));
         Self {
             n,
             _veth: veth,
@@ -133,6 +140,8 @@ impl Default for Topology {
 
 /// Claims a free N by creating the veth `gwtNh`: creation fails if another
 /// test (in this or another process) holds that N.
+static NAMESPACE_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn claim_subnet() -> (u8, HostVeth) {
     let seed = std::process::id();
     let mut last_error = String::new();
@@ -140,7 +149,8 @@ fn claim_subnet() -> (u8, HostVeth) {
         let n = u8::try_from((seed + i * 37) % 254 + 1).expect("1..=254");
         match HostVeth::try_new(&format!("gwt{n}h"), &format!("gwt{n}u")) {
             Ok(veth) => return (n, veth),
-            Err(e) => last_error = e,
+            Err(e) if e.contains("File exists") => last_error = e,
+            Err(e) => panic!("creating the test veth: {e}"),
         }
     }
     panic!("no free 10.233.N.0/24 subnet (veth gwtNh) left; last error: {last_error}");

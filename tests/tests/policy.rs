@@ -110,10 +110,12 @@ fn direct_connect_to_the_listener_is_refused() {
         &agent,
         &[Rule::allow("loopback", &["127.0.0.1", "::1"])],
     );
-    let run = python_echo("127.0.0.1", gateway.listen_port())
-        .in_cgroup(agent.path())
-        .run();
-    EchoOutcome::expect_failed_with(&run, REFUSED);
+    for listener in ["127.0.0.1", "::1"] {
+        let run = python_echo(listener, gateway.listen_port())
+            .in_cgroup(agent.path())
+            .run();
+        EchoOutcome::expect_failed_with(&run, REFUSED);
+    }
     gateway.wait_for_log(
         "\"connection refused: no original destination\"",
         |l| l.message() == "connection refused: no original destination",
