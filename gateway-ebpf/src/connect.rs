@@ -5,7 +5,7 @@ use aya_ebpf::{
     EbpfContext as _,
     helpers::generated::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_netns_cookie,
-        bpf_get_socket_cookie, bpf_ktime_get_ns,
+        bpf_ktime_get_ns,
     },
     macros::cgroup_sock_addr,
     programs::SockAddrContext,
@@ -142,15 +142,14 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
     };
     // SAFETY: these helpers take the context pointer the kernel gave us,
     // or nothing.
-    let (cookie, netns_cookie, cgroup_id, now) = unsafe {
+    let (netns_cookie, cgroup_id, now) = unsafe {
         (
-            bpf_get_socket_cookie(ctx.as_ptr()),
             bpf_get_netns_cookie(ctx.as_ptr()),
             bpf_get_current_cgroup_id(),
             bpf_ktime_get_ns(),
         )
     };
-    let pending = PendingConnect {
+    let mut pending = PendingConnect {
         dst: OriginalDst {
             addr,
             port,
@@ -161,7 +160,16 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
         netns_cookie,
         since_ns: now,
     };
-    PENDING.insert(cookie, pending, 0).ok()?;
+    // SAFETY: the helper reads the socket from the context; the pointer it
+    // returns is to this socket's storage, valid for this program run.
+    let slot = unsafe { PENDING.get_or_insert_ptr_mut(ctx, Some(&mut pending)) };
+    if slot.is_null() {
+        return None; // Out of memory: refuse rather than go unrecorded.
+    }
+    // SAFETY: non-null, points at a `PendingConnect` owned by the socket.
+    // A socket that connects again (after a failed attempt) already has a
+    // slot, which is overwritten.
+    unsafe { slot.write(pending) };
     // SAFETY: only tests for presence; the reference is not kept.
     if unsafe { NETNS_READY.get(netns_cookie) }.is_none() {
         let event = NetnsEvent {

@@ -3,39 +3,49 @@
 //!
 //! Without this, the first connect from a new container would meet a
 //! closed loopback port and fail. Dropping the SYN makes TCP retransmit it
-//! about a second later; user space, woken by the ring buffer event from
-//! `connect`, opens the listener in the meantime. After the grace period
-//! the SYN is let through and a gateway that never came up means a refused
-//! connection: the agent never goes direct either way.
+//! shortly after (see `sock_ops`); user space, woken by the ring buffer
+//! event from `connect`, opens the listener in the meantime. After the
+//! grace period the SYN is let through and a gateway that never came up
+//! means a refused connection: the agent never goes direct either way.
+
+use core::ptr::read_volatile;
 
 use aya_ebpf::{
-    EbpfContext as _,
-    helpers::generated::{bpf_get_socket_cookie, bpf_ktime_get_ns},
+    helpers::generated::{bpf_ktime_get_ns, bpf_sk_storage_get},
     macros::cgroup_skb,
     programs::SkBuffContext,
 };
-use gateway_common::NETNS_SETUP_GRACE_NS;
+use gateway_common::{NETNS_SETUP_GRACE_NS, PendingConnect};
 
-use crate::maps::{NETNS_READY, PENDING};
+use crate::maps::{NETNS_READY, pending_map_ptr};
 
 const PASS: i32 = 1;
 const DROP: i32 = 0;
 
 #[cgroup_skb(egress)]
 pub fn gw_egress(ctx: SkBuffContext) -> i32 {
-    // SAFETY: the helper takes the context pointer the kernel passed in.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    // SAFETY: fields are copied out at once.
-    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
+    // SAFETY: `skb` is the context pointer; reading its `sk` field is a
+    // context access the verifier checks.
+    let sk = unsafe { read_volatile(&raw const (*ctx.skb.skb).__bindgen_anon_2.sk) };
+    if sk.is_null() {
+        return PASS;
+    }
+    // SAFETY: `sk` is the packet's socket, non-null (checked above); the
+    // helper returns this socket's storage or null, without creating it.
+    let pending = unsafe { bpf_sk_storage_get(pending_map_ptr(), sk.cast(), core::ptr::null_mut(), 0) }
+        .cast::<PendingConnect>();
+    if pending.is_null() {
         return PASS; // Established, or not a redirected connection.
-    };
+    }
+    // SAFETY: non-null pointer to this socket's `PendingConnect`.
+    let (netns_cookie, since_ns) = unsafe { ((*pending).netns_cookie, (*pending).since_ns) };
     // SAFETY: only tests for presence.
-    if unsafe { NETNS_READY.get(pending.netns_cookie) }.is_some() {
+    if unsafe { NETNS_READY.get(netns_cookie) }.is_some() {
         return PASS;
     }
     // SAFETY: no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    if now.wrapping_sub(pending.since_ns) < NETNS_SETUP_GRACE_NS {
+    if now.wrapping_sub(since_ns) < NETNS_SETUP_GRACE_NS {
         DROP
     } else {
         PASS

@@ -1,5 +1,5 @@
 //! `sock_ops`: when an agent's connection to the gateway is established,
-//! move its original destination from the socket cookie to the key the
+//! move its original destination from the socket's storage to the key the
 //! gateway can compute from the accepted socket (namespace, peer address,
 //! peer port).
 //!
@@ -7,17 +7,19 @@
 //! sends the final ACK, so the entry exists before the gateway can accept
 //! the connection: there is no window in which the gateway looks too early.
 
-use aya_ebpf::{
-    EbpfContext as _, helpers::generated::bpf_get_socket_cookie, macros::sock_ops,
-    programs::SockOpsContext,
-};
 use core::ptr::read_volatile;
 
-use gateway_common::{ConnKey, v4_mapped};
+use aya_ebpf::{
+    bindings::bpf_sock,
+    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
+    macros::sock_ops,
+    programs::SockOpsContext,
+};
+use gateway_common::{ConnKey, PendingConnect, v4_mapped};
 
 use crate::{
     connect::ip6_bytes,
-    maps::{NETNS_READY, ORIGINAL_DST, PENDING},
+    maps::{NETNS_READY, ORIGINAL_DST, pending_map_ptr},
 };
 
 const BPF_SOCK_OPS_TIMEOUT_INIT: u32 = 1;
@@ -41,29 +43,56 @@ pub fn gw_sock_ops(ctx: SockOpsContext) -> u32 {
     1
 }
 
+/// The socket of the context, if the kernel provides one.
+#[inline(always)]
+fn socket(ctx: &SockOpsContext) -> *mut bpf_sock {
+    // SAFETY: `ops` is the context pointer; reading its `sk` field is a
+    // context access the verifier checks.
+    unsafe { read_volatile(&raw const (*ctx.ops).__bindgen_anon_2.sk) }
+}
+
+/// This socket's pending connect, or null.
+#[inline(always)]
+fn pending_of(sk: *mut bpf_sock) -> *mut PendingConnect {
+    // SAFETY: `sk` is non-null (callers check) and comes from the context;
+    // the helper returns this socket's storage or null, creating nothing.
+    unsafe { bpf_sk_storage_get(pending_map_ptr(), sk.cast(), core::ptr::null_mut(), 0) }.cast()
+}
+
 /// Whether this socket's connect came from a namespace that has no
 /// gateway listener yet, so its SYN will be held back once.
 #[inline(always)]
 fn netns_pending(ctx: &SockOpsContext) -> bool {
-    // SAFETY: the helper takes the context pointer the kernel passed in.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    // SAFETY: the entry is copied out at once.
-    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
+    let sk = socket(ctx);
+    if sk.is_null() {
         return false;
-    };
-    // SAFETY: only tests for presence.
-    unsafe { NETNS_READY.get(pending.netns_cookie) }.is_none()
+    }
+    let pending = pending_of(sk);
+    if pending.is_null() {
+        return false;
+    }
+    // SAFETY: non-null pointer to this socket's storage; the read is a
+    // copy. The map lookup only tests for presence.
+    unsafe { NETNS_READY.get((*pending).netns_cookie) }.is_none()
 }
 
 #[inline(always)]
 fn rekey(ctx: &SockOpsContext) {
-    // SAFETY: the helper takes the context pointer the kernel passed in.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    // SAFETY: the entry is copied out before the map is changed.
-    let Some(pending) = (unsafe { PENDING.get(cookie) }).copied() else {
+    let sk = socket(ctx);
+    if sk.is_null() {
+        return;
+    }
+    let pending = pending_of(sk);
+    if pending.is_null() {
         return; // Not redirected by us (a direct connect to the listener).
-    };
-    let _ = PENDING.remove(cookie);
+    }
+    // SAFETY: non-null pointer to this socket's storage, copied out
+    // before the storage is deleted below.
+    let pending = unsafe { pending.read() };
+    // SAFETY: `sk` is this context's non-null socket. Failure only means
+    // the storage stays until the socket closes.
+    let _ = unsafe { bpf_sk_storage_delete(pending_map_ptr(), sk.cast()) };
+
     // The verifier only accepts context reads at a constant offset from
     // the context pointer itself; volatile reads stop the compiler from
     // merging the branches below into a computed pointer.
