@@ -11,7 +11,7 @@
 pub mod names {
     pub const AGENTS: &str = "AGENTS";
     pub const NETNS_READY: &str = "NETNS_READY";
-    pub const PENDING: &str = "PENDING";
+    pub const SOCKETS: &str = "SOCKETS";
     pub const ORIGINAL_DST: &str = "ORIGINAL_DST";
     pub const NETNS_EVENTS: &str = "NETNS_EVENTS";
     pub const LISTEN_PORT: &str = "LISTEN_PORT";
@@ -71,17 +71,29 @@ pub struct OriginalDst {
     pub cgroup_id: u64,
 }
 
-/// A connect seen by `connect4/6` whose TCP handshake has not finished yet.
-/// Value of the `PENDING` map, keyed by socket cookie.
+/// An agent's TCP socket as the kernel programs track it, in the socket's
+/// own storage (`SOCKETS`): created with the socket, given its
+/// destination by `connect4/6`, dropped once the connection is handed to
+/// the gateway.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PendingConnect {
+pub struct SocketState {
+    /// Agent and cgroup from creation; address and port from connect.
     pub dst: OriginalDst,
     /// Network namespace of the socket (`bpf_get_netns_cookie`).
     pub netns_cookie: u64,
-    /// `bpf_ktime_get_ns` at connect time.
+    /// `bpf_ktime_get_ns` at connect time, when the namespace had no
+    /// gateway listener yet; 0 otherwise.
     pub since_ns: u64,
+    /// `SOCKET_IDLE` or `SOCKET_CONNECTING`.
+    pub phase: u32,
+    pub pad: u32,
 }
+
+/// `SocketState::phase`: created, not connecting (or not redirected).
+pub const SOCKET_IDLE: u32 = 0;
+/// `SocketState::phase`: redirected to the gateway, handshake under way.
+pub const SOCKET_CONNECTING: u32 = 1;
 
 /// The agent side of a redirected connection, as the gateway's listener
 /// sees its peer. Key of the `ORIGINAL_DST` map.
@@ -126,14 +138,14 @@ mod pod {
     // SAFETY (for each impl): the types are `repr(C)`, `Copy`, made only of
     // integers and byte arrays, and have no implicit padding, so every bit
     // pattern is a valid value and no uninitialised bytes are read.
-    use super::{AgentBinding, ConnKey, NetnsEvent, NetnsListener, OriginalDst, PendingConnect};
+    use super::{AgentBinding, ConnKey, NetnsEvent, NetnsListener, OriginalDst, SocketState};
 
     // SAFETY: see above.
     unsafe impl aya::Pod for AgentBinding {}
     // SAFETY: see above.
     unsafe impl aya::Pod for OriginalDst {}
     // SAFETY: see above.
-    unsafe impl aya::Pod for PendingConnect {}
+    unsafe impl aya::Pod for SocketState {}
     // SAFETY: see above.
     unsafe impl aya::Pod for ConnKey {}
     // SAFETY: see above.
@@ -144,6 +156,6 @@ mod pod {
 
 // No implicit padding: sizes equal the sum of the fields.
 const _: () = assert!(core::mem::size_of::<OriginalDst>() == 32);
-const _: () = assert!(core::mem::size_of::<PendingConnect>() == 48);
+const _: () = assert!(core::mem::size_of::<SocketState>() == 56);
 const _: () = assert!(core::mem::size_of::<ConnKey>() == 32);
 const _: () = assert!(core::mem::size_of::<NetnsEvent>() == 16);

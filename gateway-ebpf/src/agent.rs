@@ -1,7 +1,7 @@
 //! Which agent the current task belongs to.
 
-use aya_ebpf::helpers::generated::bpf_get_current_ancestor_cgroup_id;
-use gateway_common::{AgentBinding, CGROUP_LEVELS_MAX};
+use aya_ebpf::helpers::generated::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id};
+use gateway_common::{AgentBinding, CGROUP_LEVELS_MAX, OriginalDst, SOCKET_IDLE, SocketState};
 
 use crate::maps::AGENTS;
 
@@ -28,4 +28,25 @@ pub fn current_agent() -> Option<AgentBinding> {
         }
     }
     None
+}
+
+/// The state a new agent socket starts with: its agent, its cgroup and
+/// its namespace. `None` when the task has no agent binding.
+#[inline(always)]
+pub fn initial_socket_state(netns_cookie: u64) -> Option<SocketState> {
+    let binding = current_agent()?;
+    Some(SocketState {
+        dst: OriginalDst {
+            addr: [0; 16],
+            port: 0,
+            pad: 0,
+            agent: binding.agent,
+            // SAFETY: a helper without arguments.
+            cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        },
+        netns_cookie,
+        since_ns: 0,
+        phase: SOCKET_IDLE,
+        pad: 0,
+    })
 }

@@ -4,8 +4,7 @@
 use aya_ebpf::{
     EbpfContext as _,
     helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_netns_cookie,
-        bpf_ktime_get_ns,
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_netns_cookie, bpf_ktime_get_ns,
     },
     macros::cgroup_sock_addr,
     programs::SockAddrContext,
@@ -14,11 +13,11 @@ use core::ptr::read_volatile;
 
 use aya_log_ebpf::{debug, warn};
 
-use gateway_common::{Ip6Bytes, NetnsEvent, OriginalDst, PendingConnect, v4_mapped};
+use gateway_common::{Ip6Bytes, NetnsEvent, SOCKET_CONNECTING, v4_mapped};
 
 use crate::{
-    agent::current_agent,
-    maps::{LISTEN_PORT, NETNS_EVENTS, NETNS_READY, PENDING},
+    agent::initial_socket_state,
+    maps::{LISTEN_PORT, NETNS_EVENTS, NETNS_READY, socket_state, socket_state_or_create},
 };
 
 // Context fields are read with `read_volatile`: the verifier accepts
@@ -124,56 +123,53 @@ fn try_connect6(ctx: &SockAddrContext) -> Option<i32> {
     Some(ALLOW)
 }
 
-/// Stores the original destination under the socket cookie, and asks user
-/// space for a listener if this namespace has none. `None` denies.
+/// Writes the original destination into the socket's state, and asks
+/// user space for a listener if this namespace has none. `None` denies.
 #[inline(always)]
 fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
-    let Some(binding) = current_agent() else {
-        // Attached here but no agent binding: the maps and the attachment
-        // disagree (a gateway shutting down, or a socket handed to a task
-        // outside the agent). Refuse rather than guess.
-        // SAFETY: no arguments.
-        let cgroup = unsafe { bpf_get_current_cgroup_id() };
-        warn!(
-            ctx,
-            "connect refused: cgroup {} has no agent binding", cgroup
-        );
+    // SAFETY: a context field read; for these programs the kernel always
+    // provides the socket.
+    let sk = unsafe { read_volatile(&raw const (*ctx.sock_addr).__bindgen_anon_1.sk) };
+    if sk.is_null() {
         return None;
-    };
-    // SAFETY: these helpers take the context pointer the kernel gave us,
-    // or nothing.
-    let (netns_cookie, cgroup_id, now) = unsafe {
-        (
-            bpf_get_netns_cookie(ctx.as_ptr()),
-            bpf_get_current_cgroup_id(),
-            bpf_ktime_get_ns(),
-        )
-    };
-    let mut pending = PendingConnect {
-        dst: OriginalDst {
-            addr,
-            port,
-            pad: 0,
-            agent: binding.agent,
-            cgroup_id,
-        },
-        netns_cookie,
-        since_ns: now,
-    };
-    // SAFETY: the helper reads the socket from the context; the pointer it
-    // returns is to this socket's storage, valid for this program run.
-    let slot = unsafe { PENDING.get_or_insert_ptr_mut(ctx, Some(&mut pending)) };
-    if slot.is_null() {
-        return None; // Out of memory: refuse rather than go unrecorded.
     }
-    // SAFETY: non-null, points at a `PendingConnect` owned by the socket.
-    // A socket that connects again (after a failed attempt) already has a
-    // slot, which is overwritten.
-    unsafe { slot.write(pending) };
-    // SAFETY: only tests for presence; the reference is not kept.
-    if unsafe { NETNS_READY.get(netns_cookie) }.is_none() {
+    // SAFETY: `sk` is the context's socket, non-null.
+    let mut state = unsafe { socket_state(sk) };
+    if state.is_null() {
+        // Normally `sock_create` made it. A socket made before the gateway
+        // attached has none: set it up now.
+        // SAFETY: the helper takes the context pointer the kernel gave us.
+        let netns_cookie = unsafe { bpf_get_netns_cookie(ctx.as_ptr()) };
+        let Some(mut initial) = initial_socket_state(netns_cookie) else {
+            // Attached here but no agent binding: the maps and the
+            // attachment disagree (a gateway shutting down). Refuse.
+            // SAFETY: no arguments.
+            let cgroup = unsafe { bpf_get_current_cgroup_id() };
+            warn!(
+                ctx,
+                "connect refused: cgroup {} has no agent binding", cgroup
+            );
+            return None;
+        };
+        // SAFETY: as above.
+        state = unsafe { socket_state_or_create(sk, &mut initial) };
+        if state.is_null() {
+            return None; // Out of memory: refuse rather than go unrecorded.
+        }
+    }
+    // SAFETY: non-null pointer to this socket's own state, which only
+    // programs running for this socket touch.
+    let state = unsafe { &mut *state };
+    state.dst.addr = addr;
+    state.dst.port = port;
+    state.phase = SOCKET_CONNECTING;
+    state.since_ns = 0;
+    // SAFETY: only tests for presence.
+    if unsafe { NETNS_READY.get(state.netns_cookie) }.is_none() {
+        // SAFETY: no arguments.
+        state.since_ns = unsafe { bpf_ktime_get_ns() };
         let event = NetnsEvent {
-            netns_cookie,
+            netns_cookie: state.netns_cookie,
             // SAFETY: no arguments.
             pid_tgid: unsafe { bpf_get_current_pid_tgid() },
         };

@@ -10,14 +10,10 @@
 
 use core::ptr::read_volatile;
 
-use aya_ebpf::{
-    helpers::generated::{bpf_ktime_get_ns, bpf_sk_storage_get},
-    macros::cgroup_skb,
-    programs::SkBuffContext,
-};
-use gateway_common::{NETNS_SETUP_GRACE_NS, PendingConnect};
+use aya_ebpf::{helpers::generated::bpf_ktime_get_ns, macros::cgroup_skb, programs::SkBuffContext};
+use gateway_common::{NETNS_SETUP_GRACE_NS, SOCKET_CONNECTING};
 
-use crate::maps::{NETNS_READY, pending_map_ptr};
+use crate::maps::{NETNS_READY, socket_state};
 
 const PASS: i32 = 1;
 const DROP: i32 = 0;
@@ -30,15 +26,17 @@ pub fn gw_egress(ctx: SkBuffContext) -> i32 {
     if sk.is_null() {
         return PASS;
     }
-    // SAFETY: `sk` is the packet's socket, non-null (checked above); the
-    // helper returns this socket's storage or null, without creating it.
-    let pending = unsafe { bpf_sk_storage_get(pending_map_ptr(), sk.cast(), core::ptr::null_mut(), 0) }
-        .cast::<PendingConnect>();
-    if pending.is_null() {
-        return PASS; // Established, or not a redirected connection.
+    // SAFETY: `sk` is the packet's socket, non-null (checked above).
+    let state = unsafe { socket_state(sk) };
+    if state.is_null() {
+        return PASS; // Not an agent TCP socket (or done with the gateway).
     }
-    // SAFETY: non-null pointer to this socket's `PendingConnect`.
-    let (netns_cookie, since_ns) = unsafe { ((*pending).netns_cookie, (*pending).since_ns) };
+    // SAFETY: non-null pointer to this socket's state; fields are copied.
+    let (phase, netns_cookie, since_ns) =
+        unsafe { ((*state).phase, (*state).netns_cookie, (*state).since_ns) };
+    if phase != SOCKET_CONNECTING {
+        return PASS;
+    }
     // SAFETY: only tests for presence.
     if unsafe { NETNS_READY.get(netns_cookie) }.is_some() {
         return PASS;

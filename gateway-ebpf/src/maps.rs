@@ -1,15 +1,18 @@
 //! Maps shared with user space, and the load-time settings.
 
+use core::ptr;
+
 use aya_ebpf::{
     Global,
-    bindings::BPF_F_NO_COMMON_LRU,
+    bindings::{BPF_F_NO_COMMON_LRU, BPF_SK_STORAGE_GET_F_CREATE, bpf_sock},
     btf_maps::SkStorage,
+    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
     macros::{btf_map, map},
     maps::{HashMap, LruHashMap, RingBuf},
 };
 use gateway_common::{
     AGENTS_MAX, AgentBinding, CONNECTIONS_MAX, ConnKey, NETNS_MAX, NetnsListener, OriginalDst,
-    PendingConnect,
+    SocketState,
 };
 
 /// Port of the gateway's listener on loopback, in every agent namespace.
@@ -24,11 +27,10 @@ pub static AGENTS: HashMap<u64, AgentBinding> = HashMap::with_max_entries(AGENTS
 #[map]
 pub static NETNS_READY: HashMap<u64, NetnsListener> = HashMap::with_max_entries(NETNS_MAX, 0);
 
-/// A connect whose handshake has not completed, stored on the socket
-/// itself: no global map to contend on or to fill, and the kernel frees
-/// it with the socket.
+/// Each agent TCP socket's state, stored on the socket itself: no global
+/// map to contend on or to fill, and the kernel frees it with the socket.
 #[btf_map]
-pub static PENDING: SkStorage<PendingConnect> = SkStorage::new();
+pub static SOCKETS: SkStorage<SocketState> = SkStorage::new();
 
 /// Original destinations of established connections, by the agent
 /// socket's namespace and local address. The gateway takes each entry out
@@ -38,11 +40,57 @@ pub static PENDING: SkStorage<PendingConnect> = SkStorage::new();
 pub static ORIGINAL_DST: LruHashMap<ConnKey, OriginalDst> =
     LruHashMap::with_max_entries(CONNECTIONS_MAX, BPF_F_NO_COMMON_LRU);
 
-/// `PENDING` for the helpers that take a map pointer (`sock_ops` and
-/// `egress`, which aya's `SkStorage` methods do not cover).
+/// `SOCKETS` for the storage helpers, which take a map pointer (aya's
+/// `SkStorage` methods cover only `cgroup_sock_addr` programs).
 #[inline(always)]
-pub fn pending_map_ptr() -> *mut core::ffi::c_void {
-    core::ptr::from_ref(&PENDING).cast_mut().cast()
+fn sockets_map_ptr() -> *mut core::ffi::c_void {
+    core::ptr::from_ref(&SOCKETS).cast_mut().cast()
+}
+
+/// The state of `sk`, or null if it has none.
+///
+/// # Safety
+/// `sk` must be a non-null socket pointer the verifier accepts for
+/// `bpf_sk_storage_get` (from a program context).
+#[inline(always)]
+pub unsafe fn socket_state(sk: *mut bpf_sock) -> *mut SocketState {
+    // SAFETY: upheld by the caller; without the create flag the helper
+    // returns existing storage or null.
+    unsafe { bpf_sk_storage_get(sockets_map_ptr(), sk.cast(), ptr::null_mut(), 0) }.cast()
+}
+
+/// The state of `sk`, created from `initial` if it has none; null if the
+/// kernel could not allocate it.
+///
+/// # Safety
+/// As for [`socket_state`].
+#[inline(always)]
+pub unsafe fn socket_state_or_create(
+    sk: *mut bpf_sock,
+    initial: &mut SocketState,
+) -> *mut SocketState {
+    // SAFETY: upheld by the caller; `initial` is a valid value the helper
+    // copies into new storage.
+    unsafe {
+        bpf_sk_storage_get(
+            sockets_map_ptr(),
+            sk.cast(),
+            ptr::from_mut(initial).cast(),
+            u64::from(BPF_SK_STORAGE_GET_F_CREATE),
+        )
+    }
+    .cast()
+}
+
+/// Drops `sk`'s state.
+///
+/// # Safety
+/// As for [`socket_state`].
+#[inline(always)]
+pub unsafe fn forget_socket(sk: *mut bpf_sock) {
+    // SAFETY: upheld by the caller. Failure only means the storage stays
+    // until the socket closes.
+    let _ = unsafe { bpf_sk_storage_delete(sockets_map_ptr(), sk.cast()) };
 }
 
 /// Namespaces that need a listener, for user space.

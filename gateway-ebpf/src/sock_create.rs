@@ -7,8 +7,13 @@
 //! sockets (`AF_PACKET`, which need `CAP_NET_RAW`) are out of its reach:
 //! agents must not hold that capability (see README, "What is enforced").
 
-use aya_ebpf::{macros::cgroup_sock, programs::SockContext};
-use aya_log_ebpf::info;
+use aya_ebpf::{
+    EbpfContext as _, helpers::generated::bpf_get_netns_cookie, macros::cgroup_sock,
+    programs::SockContext,
+};
+use aya_log_ebpf::{info, warn};
+
+use crate::{agent::initial_socket_state, maps::socket_state_or_create};
 
 const ALLOW: i32 = 1;
 const DENY: i32 = 0;
@@ -35,13 +40,31 @@ pub fn gw_sock_create(ctx: SockContext) -> i32 {
         ),
         _ => false,
     };
-    if allowed {
-        ALLOW
-    } else {
+    if !allowed {
         info!(
             &ctx,
             "socket refused: family {} type {} protocol {}", family, sock_type, protocol
         );
-        DENY
+        return DENY;
     }
+    if sock_type == SOCK_STREAM && !track(&ctx) {
+        return DENY;
+    }
+    ALLOW
+}
+
+/// Gives a new TCP socket its state, so that `connect` only has to fill
+/// in the destination: the allocation happens once, here, rather than on
+/// the connect path. `false` (refuse the socket) when the task has no
+/// agent binding or the kernel is out of memory.
+#[inline(always)]
+fn track(ctx: &SockContext) -> bool {
+    // SAFETY: the helper takes the context pointer the kernel passed in.
+    let netns_cookie = unsafe { bpf_get_netns_cookie(ctx.as_ptr()) };
+    let Some(mut initial) = initial_socket_state(netns_cookie) else {
+        warn!(ctx, "socket refused: this cgroup has no agent binding");
+        return false;
+    };
+    // SAFETY: the context of `cgroup/sock_create` is the new socket itself.
+    !unsafe { socket_state_or_create(ctx.sock, &mut initial) }.is_null()
 }

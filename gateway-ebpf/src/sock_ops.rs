@@ -1,5 +1,5 @@
 //! `sock_ops`: when an agent's connection to the gateway is established,
-//! move its original destination from the socket's storage to the key the
+//! move its original destination from the socket's state to the key the
 //! gateway can compute from the accepted socket (namespace, peer address,
 //! peer port).
 //!
@@ -9,17 +9,12 @@
 
 use core::ptr::read_volatile;
 
-use aya_ebpf::{
-    bindings::bpf_sock,
-    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
-    macros::sock_ops,
-    programs::SockOpsContext,
-};
-use gateway_common::{ConnKey, PendingConnect, v4_mapped};
+use aya_ebpf::{bindings::bpf_sock, macros::sock_ops, programs::SockOpsContext};
+use gateway_common::{ConnKey, SOCKET_CONNECTING, SocketState, v4_mapped};
 
 use crate::{
     connect::ip6_bytes,
-    maps::{NETNS_READY, ORIGINAL_DST, pending_map_ptr},
+    maps::{NETNS_READY, ORIGINAL_DST, forget_socket, socket_state},
 };
 
 const BPF_SOCK_OPS_TIMEOUT_INIT: u32 = 1;
@@ -51,12 +46,16 @@ fn socket(ctx: &SockOpsContext) -> *mut bpf_sock {
     unsafe { read_volatile(&raw const (*ctx.ops).__bindgen_anon_2.sk) }
 }
 
-/// This socket's pending connect, or null.
+/// This socket's state if it is connecting through the gateway, else null.
 #[inline(always)]
-fn pending_of(sk: *mut bpf_sock) -> *mut PendingConnect {
-    // SAFETY: `sk` is non-null (callers check) and comes from the context;
-    // the helper returns this socket's storage or null, creating nothing.
-    unsafe { bpf_sk_storage_get(pending_map_ptr(), sk.cast(), core::ptr::null_mut(), 0) }.cast()
+fn connecting(sk: *mut bpf_sock) -> *mut SocketState {
+    // SAFETY: `sk` is non-null (callers check) and comes from the context.
+    let state = unsafe { socket_state(sk) };
+    // SAFETY: non-null pointer to this socket's state; a copy is read.
+    if state.is_null() || unsafe { (*state).phase } != SOCKET_CONNECTING {
+        return core::ptr::null_mut();
+    }
+    state
 }
 
 /// Whether this socket's connect came from a namespace that has no
@@ -67,13 +66,10 @@ fn netns_pending(ctx: &SockOpsContext) -> bool {
     if sk.is_null() {
         return false;
     }
-    let pending = pending_of(sk);
-    if pending.is_null() {
-        return false;
-    }
-    // SAFETY: non-null pointer to this socket's storage; the read is a
+    let state = connecting(sk);
+    // SAFETY: non-null pointer to this socket's state; the read is a
     // copy. The map lookup only tests for presence.
-    unsafe { NETNS_READY.get((*pending).netns_cookie) }.is_none()
+    !state.is_null() && unsafe { NETNS_READY.get((*state).netns_cookie) }.is_none()
 }
 
 #[inline(always)]
@@ -82,16 +78,15 @@ fn rekey(ctx: &SockOpsContext) {
     if sk.is_null() {
         return;
     }
-    let pending = pending_of(sk);
-    if pending.is_null() {
+    let state = connecting(sk);
+    if state.is_null() {
         return; // Not redirected by us (a direct connect to the listener).
     }
-    // SAFETY: non-null pointer to this socket's storage, copied out
-    // before the storage is deleted below.
-    let pending = unsafe { pending.read() };
-    // SAFETY: `sk` is this context's non-null socket. Failure only means
-    // the storage stays until the socket closes.
-    let _ = unsafe { bpf_sk_storage_delete(pending_map_ptr(), sk.cast()) };
+    // SAFETY: non-null pointer to this socket's state, copied out before
+    // the state is dropped: the socket is done with the gateway's help.
+    let state = unsafe { state.read() };
+    // SAFETY: `sk` is this context's non-null socket.
+    unsafe { forget_socket(sk) };
 
     // The verifier only accepts context reads at a constant offset from
     // the context pointer itself; volatile reads stop the compiler from
@@ -117,12 +112,12 @@ fn rekey(ctx: &SockOpsContext) {
         _ => return,
     };
     let key = ConnKey {
-        netns_cookie: pending.netns_cookie,
+        netns_cookie: state.netns_cookie,
         addr,
         // `local_port` is a 16-bit port in host order, widened to 32 bits.
         port: u16::try_from(port).unwrap_or(0),
         pad: [0; 6],
     };
     // If this fails the gateway finds no entry and refuses the connection.
-    let _ = ORIGINAL_DST.insert(key, pending.dst, 0);
+    let _ = ORIGINAL_DST.insert(key, state.dst, 0);
 }

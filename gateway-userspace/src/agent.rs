@@ -1,9 +1,9 @@
 //! Agents as the proxy knows them: an id the kernel records with each
-//! connection, a name for logs, and a policy.
+//! connection, a name for logs, and a policy that may be reloaded.
 
 use std::sync::Arc;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, store::PolicyStore};
 
 /// Index of an agent in the configuration; the kernel copies it from the
 /// `AGENTS` map into each connection's original destination.
@@ -13,7 +13,16 @@ pub struct AgentId(pub u32);
 #[derive(Debug)]
 pub struct Agent {
     pub name: Arc<str>,
-    pub policy: Policy,
+    pub policy: Arc<PolicyStore>,
+}
+
+impl Agent {
+    /// The policy in force now: each decision takes it afresh, so a
+    /// reload applies to the next request of an open connection.
+    #[must_use]
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.current()
+    }
 }
 
 /// All agents of one gateway, by `AgentId`.

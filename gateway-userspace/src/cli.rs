@@ -41,9 +41,33 @@ pub enum Command {
         /// Loopback port of the gateway's listener (0: any free port).
         #[arg(long, default_value_t = 0)]
         listen_port: u16,
+        /// The CA that signs intercepted TLS (see `gateway ca init`).
+        #[arg(long, default_value = crate::tls::DEFAULT_CA_DIR)]
+        ca_dir: PathBuf,
+        /// Extra CA certificates (PEM) to trust for upstreams.
+        #[arg(long)]
+        upstream_ca_file: Option<PathBuf>,
+        /// DNS server (`ip:port`) for upstream names; repeatable. Default:
+        /// the host's resolv.conf.
+        #[arg(long = "nameserver", value_name = "IP:PORT")]
+        nameservers: Vec<std::net::SocketAddr>,
+        /// A fixed answer for an upstream name, `NAME=IP`; repeatable.
+        #[arg(long = "resolve", value_name = "NAME=IP", value_parser = parse_resolve)]
+        resolve: Vec<(String, std::net::IpAddr)>,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Check and explain policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The gateway's certificate authority, which signs the certificates
+    /// it shows agents when it intercepts TLS.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
     },
     /// Remove a gateway's pinned programs: its agents go direct again.
     Detach {
@@ -54,4 +78,61 @@ pub enum Command {
         #[arg(long)]
         pin_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (packs included); errors give line and column.
+    Check {
+        /// Policy file (TOML).
+        file: PathBuf,
+    },
+    /// Show which rule decides a request, and why.
+    Explain {
+        /// Gateway configuration naming the agent and its policy.
+        #[arg(long, default_value = "policies/gateway.toml")]
+        config: PathBuf,
+        /// Agent name, as in the configuration.
+        #[arg(long)]
+        agent: String,
+        /// HTTP method, such as GET or POST.
+        method: String,
+        /// Full URL, such as `https://api.github.com/repos/o/r/issues?state=open`.
+        url: String,
+        /// A file whose content is the request body.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// A request header, `Name: value`; repeatable.
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the certificate authority (ECDSA P-256; key readable by root only).
+    Init {
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, default_value = crate::tls::DEFAULT_CA_DIR)]
+        dir: PathBuf,
+        /// Replace an existing authority (agents must then trust the new one).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the authority's certificate (PEM), for agents to trust.
+    Export {
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, default_value = crate::tls::DEFAULT_CA_DIR)]
+        dir: PathBuf,
+    },
+}
+
+fn parse_resolve(text: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, ip) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=IP"))?;
+    let ip = ip
+        .parse()
+        .map_err(|e| format!("{text:?}: {ip:?} is not an IP address: {e}"))?;
+    Ok((name.trim_end_matches('.').to_ascii_lowercase(), ip))
 }

@@ -2,13 +2,17 @@
 //! which cgroups are agents under which policy.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
 };
 
 use serde::Deserialize;
 
-use crate::policy::{Policy, PolicyError};
+use crate::{
+    policy::{Policy, PolicyError},
+    resolve::ResolverSettings,
+};
 
 pub const DEFAULT_LISTEN_PORT: u16 = 15001;
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/gateway";
@@ -34,6 +38,8 @@ pub struct Config {
     pub listen_port: u16,
     pub pin_dir: PathBuf,
     pub agents: Vec<AgentConfig>,
+    pub tls: TlsSettings,
+    pub resolver: ResolverSettings,
 }
 
 /// One agent: a cgroup subtree and the policy for its connections.
@@ -43,6 +49,29 @@ pub struct AgentConfig {
     /// Path below the cgroup v2 mount, such as `/agents`.
     pub cgroup: PathBuf,
     pub policy: Policy,
+    /// Where the policy was read from, for reloading; `None` for a
+    /// policy given in code (`gateway exec` without `--policy`).
+    pub policy_path: Option<PathBuf>,
+}
+
+/// TLS interception settings.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The CA made by `gateway ca init`. Without one, TLS is relayed as
+    /// raw TCP, decided by address and port only.
+    pub ca_dir: PathBuf,
+    /// Extra CA certificates (PEM) trusted for upstreams, besides the
+    /// public web roots: for private upstreams.
+    pub upstream_ca_file: Option<PathBuf>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            ca_dir: PathBuf::from(crate::tls::DEFAULT_CA_DIR),
+            upstream_ca_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +79,8 @@ pub struct AgentConfig {
 struct RawConfig {
     #[serde(default)]
     gateway: RawGateway,
+    #[serde(default)]
+    resolver: RawResolver,
     #[serde(default)]
     agents: Vec<RawAgent>,
 }
@@ -59,6 +90,17 @@ struct RawConfig {
 struct RawGateway {
     listen_port: Option<u16>,
     pin_dir: Option<PathBuf>,
+    ca_dir: Option<PathBuf>,
+    upstream_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResolver {
+    #[serde(default)]
+    nameservers: Vec<SocketAddr>,
+    #[serde(default)]
+    hosts: HashMap<String, Vec<IpAddr>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,11 +146,13 @@ impl Config {
                     agent.cgroup.display()
                 ))
             })?;
-            let policy = Policy::load(&base.join(&agent.policy))?;
+            let policy_path = base.join(&agent.policy);
+            let policy = Policy::load(&policy_path)?;
             agents.push(AgentConfig {
                 name: agent.name,
                 cgroup,
                 policy,
+                policy_path: Some(policy_path),
             });
         }
         check_not_nested(&agents).map_err(invalid)?;
@@ -119,6 +163,22 @@ impl Config {
                 .pin_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)),
             agents,
+            tls: TlsSettings {
+                ca_dir: raw
+                    .gateway
+                    .ca_dir
+                    .map_or_else(|| TlsSettings::default().ca_dir, |d| base.join(d)),
+                upstream_ca_file: raw.gateway.upstream_ca_file.map(|f| base.join(f)),
+            },
+            resolver: ResolverSettings {
+                nameservers: raw.resolver.nameservers,
+                hosts: raw
+                    .resolver
+                    .hosts
+                    .into_iter()
+                    .map(|(name, ips)| (name.trim_end_matches('.').to_ascii_lowercase(), ips))
+                    .collect(),
+            },
         })
     }
 }

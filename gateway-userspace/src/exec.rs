@@ -8,7 +8,10 @@
 use std::{
     fs::OpenOptions,
     io::Write as _,
-    os::{fd::AsRawFd as _, unix::process::CommandExt as _, unix::process::ExitStatusExt as _},
+    os::{
+        fd::AsRawFd as _,
+        unix::{fs::PermissionsExt as _, process::CommandExt as _, process::ExitStatusExt as _},
+    },
     path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
@@ -18,20 +21,33 @@ use anyhow::Context as _;
 use crate::{
     bpf::{KernelLogLevel, pins},
     cgroup::CgroupRoot,
-    config::{AgentConfig, Config},
+    config::{AgentConfig, Config, TlsSettings},
     gateway,
     policy::Policy,
     privileges::require_root,
+    resolve::ResolverSettings,
+    tls::{CaError, CertificateAuthority},
 };
 
 const CAP_NET_RAW: libc::c_ulong = 13;
 
-pub fn exec(
-    policy: Option<&Path>,
-    listen_port: u16,
-    command: &[String],
-) -> anyhow::Result<ExitCode> {
+/// Settings of `gateway exec` besides the command.
+pub struct ExecOptions<'a> {
+    pub policy: Option<&'a Path>,
+    pub listen_port: u16,
+    pub tls: TlsSettings,
+    pub resolver: ResolverSettings,
+}
+
+pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<ExitCode> {
     require_root()?;
+    let ExecOptions {
+        policy,
+        listen_port,
+        tls,
+        resolver,
+    } = options;
+    let policy_path = policy.map(Path::to_owned);
     let policy = if let Some(path) = policy {
         Policy::load(path)?
     } else {
@@ -50,15 +66,20 @@ pub fn exec(
             name: "exec".into(),
             cgroup: relative,
             policy,
+            policy_path,
         }],
+        tls,
+        resolver,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
         let running = gateway::start(&config, &root, kernel_log)?;
         tracing::info!(listen_port = running.listen_port, "gateway ready");
         let procs = cgroup.dir.join("cgroup.procs");
-        let status = run_in_cgroup(command, &procs).await?;
-        drop(running);
+        let trust = AgentTrust::install(&config.tls.ca_dir, id)?;
+        let status = run_in_cgroup(command, &procs, trust.as_ref()).await?;
+        drop(trust);
+        running.stop().await;
         Ok::<_, anyhow::Error>(status)
     });
     // Clean up whatever happened: no process left unprotected, nothing
@@ -71,9 +92,53 @@ pub fn exec(
     Ok(exit_code(status))
 }
 
+/// Variables that common clients read for the CA bundle they trust:
+/// OpenSSL-based tools and Python's ssl (`SSL_CERT_FILE`), requests,
+/// curl, git, and Node (which adds to its own roots).
+const TRUST_VARIABLES: [&str; 5] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+/// A world-readable copy of the gateway CA's certificate for the command
+/// (the CA directory itself is root-only), removed when dropped.
+struct AgentTrust {
+    path: PathBuf,
+}
+
+impl AgentTrust {
+    /// `None` when there is no CA: TLS is then not intercepted.
+    fn install(ca_dir: &Path, id: u32) -> anyhow::Result<Option<Self>> {
+        let pem = match CertificateAuthority::read_cert_pem(ca_dir) {
+            Ok(pem) => pem,
+            Err(CaError::ReadCert { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let path = std::env::temp_dir().join(format!("gateway-exec-{id}-ca.pem"));
+        std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("making {} readable", path.display()))?;
+        Ok(Some(Self { path }))
+    }
+}
+
+impl Drop for AgentTrust {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 async fn run_in_cgroup(
     command: &[String],
     procs: &Path,
+    trust: Option<&AgentTrust>,
 ) -> anyhow::Result<std::process::ExitStatus> {
     let procs_file = OpenOptions::new()
         .write(true)
@@ -82,6 +147,11 @@ async fn run_in_cgroup(
     let procs_fd = procs_file.as_raw_fd();
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]);
+    if let Some(trust) = trust {
+        for variable in TRUST_VARIABLES {
+            cmd.env(variable, &trust.path);
+        }
+    }
     // SAFETY: the closure runs in the child between fork and exec, and
     // only makes async-signal-safe system calls (`write` on a descriptor
     // opened before the fork, `prctl`). Writing "0" moves the writer

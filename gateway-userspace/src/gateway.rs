@@ -1,7 +1,11 @@
 //! Starting a gateway instance: listeners, kernel programs, attachment.
 //! Used by both `gateway run` and `gateway exec`.
 
-use std::{path::PathBuf, sync::Arc, time::SystemTime};
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use crate::{
     agent::{Agent, Agents},
@@ -11,11 +15,16 @@ use crate::{
     },
     cgroup::{Cgroup, CgroupError, CgroupRoot},
     config::Config,
-    kernel_log,
+    intercept::{InterceptError, Interceptor},
+    kernel_log::KernelLogDrain,
     listeners::Listeners,
     netns::{self, NetnsError},
-    proxy::{OriginalDstSource, Proxy},
+    policy::store::{PolicyStore, spawn_reloader},
+    proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
 };
+
+/// How often policy files are checked for changes.
+const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -27,6 +36,8 @@ pub enum StartError {
     Bpf(#[from] BpfError),
     #[error("draining the kernel programs' log: {0}")]
     KernelLog(std::io::Error),
+    #[error(transparent)]
+    Intercept(#[from] InterceptError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -44,13 +55,25 @@ pub struct Running {
     pub pin_dir: PathBuf,
     _enforcer: Enforcer,
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    kernel_log_task: tokio::task::JoinHandle<()>,
+    kernel_log: Option<KernelLogDrain>,
+    reloader: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops serving, after forwarding the kernel's last log lines.
+    pub async fn stop(mut self) {
+        self.listeners_task.abort();
+        self.reloader.abort();
+        if let Some(kernel_log) = self.kernel_log.take() {
+            kernel_log.stop().await;
+        }
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.listeners_task.abort();
-        self.kernel_log_task.abort();
+        self.reloader.abort();
     }
 }
 
@@ -79,20 +102,31 @@ pub fn start(
     let listen_port = host_listeners.port();
     let mut enforcer = Enforcer::load(listen_port, kernel_log)?;
     let mut agents = Agents::default();
+    let mut reloadable = Vec::new();
     for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
+        let store = PolicyStore::new(
+            agent.policy_path.clone().unwrap_or_default(),
+            agent.policy.clone(),
+        );
+        if agent.policy_path.is_some() {
+            reloadable.push(Arc::clone(&store));
+        }
         let id = agents.add(Agent {
             name: agent.name.as_str().into(),
-            policy: agent.policy.clone(),
+            policy: store,
         });
         enforcer.bind_agent(cgroup, id)?;
     }
+    let interceptor = Interceptor::new(&config.tls, &config.resolver)?;
     let events = enforcer.take_netns_events()?;
-    let kernel_log_task =
-        kernel_log::spawn_drain(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
+    let kernel_log =
+        KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
 
     let proxy = Arc::new(Proxy {
-        agents,
+        agents: Arc::new(agents),
         original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
+        interceptor: Some(Arc::new(interceptor)),
+        detect_wait: DEFAULT_DETECT_WAIT,
     });
     let mut listeners = Listeners::new(
         listen_port,
@@ -116,6 +150,7 @@ pub fn start(
     }
 
     let listeners_task = tokio::spawn(listeners.run(events));
+    let reloader = spawn_reloader(reloadable, POLICY_POLL_INTERVAL);
     for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
         tracing::info!(agent = %agent.name, cgroup = %cgroup.dir.display(), cgroup_id = cgroup.id, "agent attached");
     }
@@ -124,7 +159,8 @@ pub fn start(
         pin_dir: config.pin_dir.clone(),
         _enforcer: enforcer,
         listeners_task,
-        kernel_log_task,
+        kernel_log: Some(kernel_log),
+        reloader,
     })
 }
 

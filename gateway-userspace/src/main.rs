@@ -5,21 +5,27 @@
 mod addr;
 mod agent;
 mod bpf;
+mod ca_cmd;
 mod cgroup;
 mod cli;
 mod config;
 mod detach;
+mod detect;
 mod exec;
 mod gateway;
+mod intercept;
 mod kernel_log;
 mod listeners;
 mod logging;
 mod netns;
 mod policy;
+mod policy_cmd;
 mod privileges;
 mod process;
 mod proxy;
+mod resolve;
 mod run;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -35,11 +41,38 @@ fn main() -> ExitCode {
         Command::Exec {
             policy,
             listen_port,
+            ca_dir,
+            upstream_ca_file,
+            nameservers,
+            resolve,
             command,
-        } => exec::exec(policy.as_deref(), *listen_port, command),
+        } => exec::exec(
+            exec::ExecOptions {
+                policy: policy.as_deref(),
+                listen_port: *listen_port,
+                tls: config::TlsSettings {
+                    ca_dir: ca_dir.clone(),
+                    upstream_ca_file: upstream_ca_file.clone(),
+                },
+                resolver: resolve::ResolverSettings {
+                    nameservers: nameservers.clone(),
+                    hosts: resolve.iter().fold(
+                        std::collections::HashMap::new(),
+                        |mut hosts: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
+                         (name, ip)| {
+                            hosts.entry(name.clone()).or_default().push(*ip);
+                            hosts
+                        },
+                    ),
+                },
+            },
+            command,
+        ),
         Command::Detach { config, pin_dir } => {
             detach::detach(config.as_deref(), pin_dir.as_deref())
         }
+        Command::Policy { command } => policy_cmd::run(command),
+        Command::Ca { command } => ca_cmd::run(command),
     };
     match result {
         Ok(code) => code,

@@ -1,10 +1,28 @@
-//! Per-agent policy: which destinations an agent may reach.
+//! Per-agent policy: which connections and HTTP requests an agent may make.
 //!
 //! Rules are tried in file order and the first match decides; when none
-//! matches, the connection is denied. First-match is the precedence that
-//! firewalls use, and the one a reader can check by eye.
+//! matches, the request is denied (rule `default`). First-match is the
+//! precedence that firewalls use, and the one a reader can check by eye.
+//! Packs expand in place, so they take part in the same order.
+//!
+//! A rule with methods, paths, query, headers or body conditions is an
+//! HTTP rule and never matches a raw TCP connection, which has none of
+//! them. Raw connections carry no host name either, so they match only
+//! rules' addresses and CIDR blocks.
 
+mod body;
+mod explain;
+mod glob;
+mod index;
+mod pack;
+mod parse;
+mod path;
 mod pattern;
+mod request;
+mod rule;
+mod sources;
+pub mod store;
+mod syntax;
 
 use std::{
     fmt,
@@ -13,10 +31,21 @@ use std::{
     sync::Arc,
 };
 
-use serde::Deserialize;
-use toml::Spanned;
+pub use self::{
+    explain::{Explanation, Outcome, RuleTrace},
+    request::RequestFacts,
+};
+use self::{
+    index::RuleIndex,
+    request::{Request, RequestHost},
+    rule::Rule,
+    sources::{FileState, Sources},
+};
 
-pub use self::pattern::{HostPattern, PortRange};
+/// How much of a body rules may look at. The proxy reads this much before
+/// deciding when [`Policy::needs_body`]; a longer body fails every body
+/// condition.
+pub const BODY_PREFIX_MAX: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -34,13 +63,23 @@ pub enum PolicyError {
         column: usize,
         message: String,
     },
+    /// A pack the policy uses is wrong; `source` says where in the pack.
+    #[error("policy {path}: line {line}, column {column}: pack {pack:?}: {source}")]
+    Pack {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        pack: String,
+        source: Box<PolicyError>,
+    },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Allow,
     Deny,
+    /// Hold the request until a human allows or denies it.
+    Approve,
 }
 
 impl fmt::Display for Action {
@@ -48,56 +87,44 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Self::Allow => "allow",
             Self::Deny => "deny",
+            Self::Approve => "approve",
         })
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub name: Arc<str>,
-    pub action: Action,
-    pub hosts: Vec<HostPattern>,
-    /// `None`: any port.
-    pub ports: Option<Vec<PortRange>>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    pub rules: Vec<Rule>,
-}
-
-/// The outcome for one connection, and the rule that gave it.
+/// The outcome for one connection or request, and the rule that gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub action: Action,
-    /// The matching rule's name, or `default`.
+    /// The matching rule's name (`<rule>/read` or `<rule>/write` for a
+    /// pack), or `default`.
     pub rule: Arc<str>,
+    /// The rule's reason, for the approval card and the deny response.
+    pub reason: Option<Arc<str>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    #[serde(default)]
-    rules: Vec<RawRule>,
+/// A pack a policy uses, for `gateway policy check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackUse {
+    pub name: Arc<str>,
+    pub description: Arc<str>,
+    /// How many rules it expanded into.
+    pub rules: usize,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: String,
-    action: Action,
-    hosts: Vec<Spanned<String>>,
-    ports: Option<Vec<Spanned<RawPort>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawPort {
-    Number(u16),
-    Range(String),
+/// A compiled policy; cheap to decide with, and immutable (hot reload
+/// swaps whole policies, see [`store`]).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    index: RuleIndex,
+    needs_body: bool,
+    packs: Vec<PackUse>,
+    sources: Sources,
 }
 
 impl Policy {
+    /// Reads a policy; packs come from `packs/` beside it.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             path: path.to_owned(),
@@ -106,94 +133,155 @@ impl Policy {
         Self::parse(&text, path)
     }
 
-    /// Parses policy text; `path` is only used in error messages.
+    /// Parses policy text read from `path`, which places the packs and
+    /// names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+        let mut sources = Sources::default();
+        sources.record(path, FileState::of(text.as_bytes()));
+        Self::compile(text, path, &mut sources)
+    }
+
+    /// [`Self::load`], also saying which files the attempt read even when
+    /// it fails, so that hot reload can tell when to try again.
+    fn load_tracked(path: &Path) -> (Sources, Result<Self, PolicyError>) {
+        let mut sources = Sources::default();
+        let read_error = |source| PolicyError::Read {
             path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        let invalid = |span: std::ops::Range<usize>, message: String| {
-            let (line, column) = line_column(text, span.start);
-            PolicyError::Invalid {
-                path: path.to_owned(),
-                line,
-                column,
-                message,
+            source,
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                sources.record(path, FileState::Missing);
+                return (sources, Err(read_error(error)));
             }
         };
-        let mut rules = Vec::with_capacity(raw.rules.len());
-        for rule in raw.rules {
-            let mut hosts = Vec::with_capacity(rule.hosts.len());
-            for host in &rule.hosts {
-                let pattern = host
-                    .get_ref()
-                    .parse::<HostPattern>()
-                    .map_err(|m| invalid(host.span(), m))?;
-                hosts.push(pattern);
+        sources.record(path, FileState::of(&bytes));
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                let error = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+                return (sources, Err(read_error(error)));
             }
-            let ports = match &rule.ports {
-                None => None,
-                Some(ports) => {
-                    let mut out = Vec::with_capacity(ports.len());
-                    for port in ports {
-                        let range = match port.get_ref() {
-                            RawPort::Number(n) => Ok(PortRange::single(*n)),
-                            RawPort::Range(s) => s.parse::<PortRange>(),
-                        }
-                        .map_err(|m| invalid(port.span(), m))?;
-                        out.push(range);
-                    }
-                    Some(out)
-                }
-            };
-            rules.push(Rule {
-                name: rule.name.into(),
-                action: rule.action,
-                hosts,
-                ports,
-            });
-        }
-        Ok(Self { rules })
+        };
+        let result = Self::compile(&text, path, &mut sources);
+        (sources, result)
+    }
+
+    fn compile(text: &str, path: &Path, sources: &mut Sources) -> Result<Self, PolicyError> {
+        let compiled = parse::compile(text, path, sources)?;
+        Ok(Self {
+            index: RuleIndex::build(&compiled.rules),
+            needs_body: compiled
+                .rules
+                .iter()
+                .any(|r| r.http.as_ref().is_some_and(|h| !h.body.is_empty())),
+            rules: compiled.rules,
+            packs: compiled.packs,
+            sources: sources.clone(),
+        })
     }
 
     /// Decides a raw TCP connection to `dst`.
     #[must_use]
     pub fn decide(&self, dst: SocketAddr) -> Decision {
-        self.rules
+        let found = self.index.first_for_ip(dst.ip().to_canonical(), None, |i| {
+            self.rules[i].matches_connection(dst)
+        });
+        self.decision(found)
+    }
+
+    /// Decides an HTTP request.
+    #[must_use]
+    pub fn decide_request(&self, facts: &RequestFacts<'_>) -> Decision {
+        let request = Request::new(facts);
+        self.decision(self.first_match(&request))
+    }
+
+    /// Decides an HTTP request, and says for every rule why it matched or
+    /// which condition failed. Slower than [`Self::decide_request`]: it
+    /// tries every rule.
+    #[must_use]
+    pub fn explain_request(&self, facts: &RequestFacts<'_>) -> Explanation {
+        let request = Request::new(facts);
+        let mut decided = false;
+        let rules: Vec<RuleTrace> = self
+            .rules
             .iter()
-            .find(|rule| rule.matches(dst))
-            .map_or_else(
-                || Decision {
-                    action: Action::Deny,
-                    rule: "default".into(),
-                },
-                |rule| Decision {
+            .map(|rule| {
+                let mut checks = Vec::new();
+                let outcome = match rule.matches_request(&request, &mut checks) {
+                    false => Outcome::NoMatch,
+                    true if decided => Outcome::Shadowed,
+                    true => {
+                        decided = true;
+                        Outcome::Decides
+                    }
+                };
+                RuleTrace {
+                    name: Arc::clone(&rule.name),
                     action: rule.action,
-                    rule: rule.name.clone(),
-                },
-            )
+                    origin: rule.origin.clone(),
+                    checks,
+                    outcome,
+                }
+            })
+            .collect();
+        let decision = self.decide_request(facts);
+        // The trace tries every rule; the decision uses the index. They
+        // must agree, or the index is wrong.
+        debug_assert_eq!(
+            rules
+                .iter()
+                .find(|r| r.outcome == Outcome::Decides)
+                .map(|r| &r.name),
+            (&*decision.rule != "default").then_some(&decision.rule),
+        );
+        Explanation { decision, rules }
     }
-}
 
-impl Rule {
-    fn matches(&self, dst: SocketAddr) -> bool {
-        let port_ok = self
-            .ports
-            .as_ref()
-            .is_none_or(|ports| ports.iter().any(|p| p.contains(dst.port())));
-        port_ok && self.hosts.iter().any(|h| h.matches_ip(dst.ip()))
+    /// Whether some rule looks at the body: the proxy then reads up to
+    /// [`BODY_PREFIX_MAX`] bytes of it before deciding.
+    #[must_use]
+    pub fn needs_body(&self) -> bool {
+        self.needs_body
     }
-}
 
-/// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
-    (line, column)
+    /// How many rules, packs expanded.
+    #[must_use]
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The packs the policy uses, in order of first use.
+    #[must_use]
+    pub fn packs(&self) -> &[PackUse] {
+        &self.packs
+    }
+
+    fn first_match(&self, request: &Request<'_>) -> Option<usize> {
+        let accept = |i: usize| self.rules[i].matches_request(request, &mut ());
+        let path = request.path.segments();
+        match &request.host {
+            RequestHost::Name(name) => self.index.first_for_name(name, path, accept),
+            RequestHost::Ip(ip) => self.index.first_for_ip(*ip, Some(path), accept),
+        }
+    }
+
+    fn decision(&self, rule: Option<usize>) -> Decision {
+        match rule.map(|i| &self.rules[i]) {
+            Some(rule) => Decision {
+                action: rule.action,
+                rule: Arc::clone(&rule.name),
+                reason: rule.reason.clone(),
+            },
+            None => Decision {
+                action: Action::Deny,
+                rule: "default".into(),
+                reason: None,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use crate::{
     addr::{ClientAddr, OriginalDstAddr, conn_key},
     agent::{AgentId, Agents},
     bpf::SharedMaps,
+    detect::{Protocol, detect},
+    intercept::{Intercepted, Interceptor},
     policy::Action,
 };
 
@@ -34,9 +36,19 @@ impl OriginalDstSource for SharedMaps {
 
 /// What every connection handler needs.
 pub struct Proxy {
-    pub agents: Agents,
+    pub agents: Arc<Agents>,
     pub original_dst: Arc<dyn OriginalDstSource>,
+    /// HTTP and TLS interception; `None` relays everything as raw TCP.
+    pub interceptor: Option<Arc<Interceptor>>,
+    /// How long to wait for an agent's first bytes before taking the
+    /// connection for a protocol where the server speaks first.
+    pub detect_wait: Duration,
 }
+
+/// A good default for `Proxy::detect_wait`: clients of client-first
+/// protocols send within a round trip on loopback; server-first
+/// protocols pay this once per connection.
+pub const DEFAULT_DETECT_WAIT: Duration = Duration::from_millis(200);
 
 impl Proxy {
     /// Accepts on `listener` (in the namespace with `netns_cookie`) until
@@ -74,9 +86,34 @@ impl Proxy {
             refuse(&client_stream);
             return;
         };
-        let decision = agent.policy.decide(dst.0);
+        if let Some(interceptor) = &self.interceptor {
+            let protocol = detect(&client_stream, self.detect_wait).await;
+            let intercepted = Intercepted {
+                agents: Arc::clone(&self.agents),
+                agent: AgentId(recorded.agent),
+                client,
+                dst,
+            };
+            match protocol {
+                Protocol::Tls if interceptor.can_terminate_tls() => {
+                    tracing::debug!(agent = %agent.name, %client, %dst, "intercepting TLS");
+                    interceptor.serve_tls(client_stream, intercepted).await;
+                    return;
+                }
+                Protocol::Http => {
+                    tracing::debug!(agent = %agent.name, %client, %dst, "intercepting HTTP");
+                    interceptor
+                        .serve_plain_http(client_stream, intercepted)
+                        .await;
+                    return;
+                }
+                Protocol::Tls | Protocol::Raw => {}
+            }
+        }
+        let decision = agent.policy().decide(dst.0);
         match decision.action {
-            Action::Deny => {
+            // A raw connection carries no request a person could approve.
+            Action::Deny | Action::Approve => {
                 tracing::info!(
                     agent = %agent.name, %client, %dst, rule = %decision.rule,
                     cgroup_id = recorded.cgroup_id, "connection denied"

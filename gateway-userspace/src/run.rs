@@ -27,6 +27,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             pin_dir = %running.pin_dir.display(),
             "stopping; agents stay attached and their connections fail until `gateway detach`"
         );
+        running.stop().await;
         Ok(ExitCode::SUCCESS)
     })
 }

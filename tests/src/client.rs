@@ -80,6 +80,15 @@ impl TimedCommand {
         self
     }
 
+    /// Sets an environment variable for the command.
+    #[must_use]
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        let value = value.as_ref();
+        self.display = format!("{key}={} {}", value.to_string_lossy(), self.display);
+        self.command.env(key, value);
+        self
+    }
+
     /// Run the command as a member of this cgroup (absolute directory).
     #[must_use]
     pub fn in_cgroup(mut self, cgroup_dir: &Path) -> Self {

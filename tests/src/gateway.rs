@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::AgentCgroup;
 use crate::client::{Run, TimedCommand};
 use crate::tempdir::TempDir;
-use config::Rule;
+use config::{GatewayOptions, Rule};
 pub use log::{LogBook, LogLine};
 
 /// How long the gateway may take to load, attach and listen.
@@ -30,6 +30,7 @@ pub struct Gateway {
     listen_port: u16,
     pin_dir: PathBuf,
     config: PathBuf,
+    policy: PathBuf,
     detached: bool,
     _dir: TempDir,
 }
@@ -39,6 +40,18 @@ impl Gateway {
     /// waits until it is ready.
     pub fn start(tag: &str, agent: &AgentCgroup, rules: &[Rule]) -> Self {
         let files = GatewayFiles::write(tag, agent, rules);
+        Self::start_from(files)
+    }
+
+    /// Same, with TLS and resolver settings.
+    pub fn start_with(
+        tag: &str,
+        agent: &AgentCgroup,
+        rules: &[Rule],
+        options: &GatewayOptions,
+    ) -> Self {
+        let files =
+            GatewayFiles::write_with(tag, agent.relative(), &config::policy_toml(rules), options);
         Self::start_from(files)
     }
 
@@ -63,6 +76,7 @@ impl Gateway {
             listen_port: files.listen_port,
             pin_dir: files.pin_dir,
             config: files.config,
+            policy: files.policy,
             detached: false,
             _dir: files.dir,
         };
@@ -111,6 +125,27 @@ impl Gateway {
         &self.config
     }
 
+    /// The agent's policy file (edit it to test reloading).
+    pub fn policy_path(&self) -> &Path {
+        &self.policy
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("gateway still running").id()
+    }
+
+    /// Asserts the gateway process is still running.
+    pub fn assert_running(&mut self) {
+        let child = self.child.as_mut().expect("gateway still running");
+        let status = child.try_wait().expect("try_wait");
+        assert!(
+            status.is_none(),
+            "the gateway exited ({status:?})\n{}",
+            self.logs.dump()
+        );
+    }
+
     pub fn logs(&self) -> Vec<LogLine> {
         self.logs.lines()
     }
@@ -142,6 +177,29 @@ impl Gateway {
             |l| l.is_event_for(message, dst),
             Duration::from_secs(5),
         )
+    }
+
+    /// Waits for a per-request event (`request allowed`, `request denied`,
+    /// `request needs approval`) for this method, host and path, and checks
+    /// that it names the agent, a rule and a request id.
+    pub fn wait_for_request(&self, message: &str, method: &str, host: &str, path: &str) -> LogLine {
+        let line = self.wait_for_log(
+            &format!("{message:?} for {method} {host}{path}"),
+            |l| {
+                l.message() == message
+                    && l.field("method").as_deref() == Some(method)
+                    && l.field("host").as_deref() == Some(host)
+                    && l.field("path").as_deref() == Some(path)
+            },
+            Duration::from_secs(5),
+        );
+        assert_eq!(line.field("agent").as_deref(), Some(AGENT_NAME), "{line:?}");
+        assert!(
+            line.field("rule").is_some_and(|r| !r.is_empty())
+                && line.field("request_id").is_some_and(|r| !r.is_empty()),
+            "a request event names its rule and request id: {line:?}"
+        );
+        line
     }
 
     /// Asserts that no line so far mentions `needle` (after a short settle time).
@@ -259,14 +317,31 @@ impl GatewayFiles {
 
     /// Like [`GatewayFiles::write`] for any cgroup path (e.g. one that does not exist).
     pub fn write_for_cgroup(tag: &str, cgroup: &str, rules: &[Rule]) -> Self {
+        Self::write_with(
+            tag,
+            cgroup,
+            &config::policy_toml(rules),
+            &GatewayOptions::default(),
+        )
+    }
+
+    /// A config for `cgroup` with `policy` (the file's text) and `options`.
+    pub fn write_with(tag: &str, cgroup: &str, policy: &str, options: &GatewayOptions) -> Self {
         let dir = TempDir::new(tag);
         let listen_port = crate::unique::free_listen_port();
         let pin_dir = PathBuf::from("/sys/fs/bpf")
             .join(format!("{}-{listen_port}", crate::unique::name(tag)));
-        let policy = dir.write("policy.toml", &config::policy_toml(rules));
+        let policy = dir.write("policy.toml", policy);
         let config = dir.write(
             "gateway.toml",
-            &config::config_toml(listen_port, &pin_dir, AGENT_NAME, cgroup, "policy.toml"),
+            &config::config_toml(
+                listen_port,
+                &pin_dir,
+                AGENT_NAME,
+                cgroup,
+                "policy.toml",
+                options,
+            ),
         );
         Self {
             dir,

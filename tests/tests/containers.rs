@@ -31,9 +31,13 @@ fn assert_container_relayed(s: &Scenario, run: &Run, private_netns: bool) {
     );
     let greeting = Greeting::expect_in(run);
     let dst = s.upstream_v4();
-    s.gateway
-        .wait_for_event("connection allowed", &dst.to_string());
+    // Plain HTTP is intercepted: the gateway logs the request.
+    let line = s
+        .gateway
+        .wait_for_request("request allowed", "GET", &dst.ip().to_string(), "/");
+    assert_eq!(line.field("rule").as_deref(), Some("upstream"), "{line:?}");
     assert_eq!(greeting.peer.ip(), IpAddr::V4(s.topo.host_v4()));
+    assert_eq!(greeting.local, dst, "to the original destination");
     if private_netns {
         s.gateway.wait_for_log(
             "\"netns listener opened\"",

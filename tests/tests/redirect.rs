@@ -26,6 +26,16 @@ fn assert_allowed_line(line: &LogLine) {
     );
 }
 
+/// Plain HTTP is intercepted: the gateway logs the request (method, host,
+/// path) instead of the connection. The rule is the upstream's, and the
+/// agent is ours.
+fn assert_http_request_allowed(s: &Scenario, dst: SocketAddr) {
+    let line = s
+        .gateway
+        .wait_for_request("request allowed", "GET", &dst.ip().to_string(), "/");
+    assert_eq!(line.field("rule").as_deref(), Some("upstream"), "{line:?}");
+}
+
 #[test]
 fn curl_ipv4_from_agent_cgroup_is_relayed_from_host_namespace() {
     let s = Scenario::start("redirect-curl-v4", allow_upstream);
@@ -34,16 +44,13 @@ fn curl_ipv4_from_agent_cgroup_is_relayed_from_host_namespace() {
         .in_cgroup(s.agent.path())
         .run();
     let greeting = Greeting::expect_in(&run);
-    let line = s
-        .gateway
-        .wait_for_event("connection allowed", &dst.to_string());
-    assert_allowed_line(&line);
+    assert_http_request_allowed(&s, dst);
     assert_eq!(
         greeting.peer.ip(),
         s.host_side(dst),
         "the gateway connects from the host namespace"
     );
-    assert_eq!(greeting.local, dst);
+    assert_eq!(greeting.local, dst, "to the original destination");
     assert_eq!(s.upstream.accepted().len(), 1);
 }
 
@@ -149,13 +156,11 @@ fn agent_in_own_netns_is_relayed_through_listener_in_that_netns() {
         |l| l.message() == "netns listener opened",
         Duration::from_secs(5),
     );
-    let line = s
-        .gateway
-        .wait_for_event("connection allowed", &dst.to_string());
-    assert_allowed_line(&line);
+    assert_http_request_allowed(&s, dst);
     assert_eq!(
         greeting.peer.ip(),
         IpAddr::V4(s.topo.host_v4()),
         "the gateway relays from the host namespace, not the agent's"
     );
+    assert_eq!(greeting.local, dst, "to the original destination");
 }

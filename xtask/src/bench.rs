@@ -1,18 +1,30 @@
 //! `cargo xtask bench <name>`: benchmarks, one module each.
 //!
 //! Adding one is one match arm below calling into its own module, e.g.
-//! `"redirect" => bench_redirect::run(),` with the code in `src/bench_redirect.rs`.
+//! `"redirect" => redirect::run(),` with the code in `src/bench/redirect.rs`.
+//! The other modules under `src/bench/` are the parts benchmarks share.
+
+mod bench_cgroup;
+mod bench_gateway;
+mod bpf_stats;
+pub mod client;
+mod cpu_affinity;
+mod echo_server;
+mod gateway_log;
+mod interrupt;
+mod machine;
+mod machine_load;
+mod percentile;
+mod redirect;
+mod table;
 
 use anyhow::{Result, bail};
 
-#[expect(
-    clippy::match_single_binding,
-    reason = "benchmarks are added as arms of this match; drop this once one exists"
-)]
 pub fn run(name: &str) -> Result<()> {
     match name {
+        "redirect" => redirect::run(),
         unknown => {
-            bail!("unknown benchmark {unknown:?}: none are defined yet (see xtask/src/bench.rs)")
+            bail!("unknown benchmark {unknown:?}; known: redirect (see xtask/src/bench.rs)")
         }
     }
 }

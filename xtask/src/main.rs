@@ -56,6 +56,9 @@ enum Task {
         /// Benchmark name.
         name: String,
     },
+    /// A benchmark's client workload, run by `bench` inside a cgroup.
+    #[command(hide = true)]
+    BenchClient(bench::client::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,5 +84,6 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Run { config } => run::run(config).map(|()| ExitCode::SUCCESS),
         Task::Test => test::run(),
         Task::Bench { name } => bench::run(&name).map(|()| ExitCode::SUCCESS),
+        Task::BenchClient(args) => bench::client::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -4,6 +4,8 @@ use std::{fmt, net::IpAddr, str::FromStr};
 
 use ipnet::IpNet;
 
+use super::request::RequestHost;
+
 /// What a rule's `hosts` entry matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
@@ -25,6 +27,18 @@ impl HostPattern {
             Self::Name(_) | Self::Wildcard(_) => false,
         }
     }
+
+    /// Whether an HTTP request's host matches: names by name, addresses
+    /// by address (an IP literal in the URL never matches a name).
+    #[must_use]
+    pub fn matches_host(&self, host: &RequestHost<'_>) -> bool {
+        match (self, host) {
+            (Self::Net(net), RequestHost::Ip(ip)) => net.contains(ip),
+            (Self::Name(pattern), RequestHost::Name(name)) => **pattern == **name,
+            (Self::Wildcard(parent), RequestHost::Name(name)) => is_below(name, parent),
+            _ => false,
+        }
+    }
 }
 
 impl FromStr for HostPattern {
@@ -37,9 +51,11 @@ impl FromStr for HostPattern {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Self::Net(IpNet::from(ip.to_canonical())));
         }
-        let (wildcard, name) = match s.strip_prefix("*.") {
+        // `example.com.` is the same name as `example.com`.
+        let absolute = s.strip_suffix('.').unwrap_or(s);
+        let (wildcard, name) = match absolute.strip_prefix("*.") {
             Some(rest) => (true, rest),
-            None => (false, s),
+            None => (false, absolute),
         };
         let valid = !name.is_empty()
             && name.len() <= 253
@@ -65,14 +81,37 @@ impl FromStr for HostPattern {
     }
 }
 
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // A single address reads as one, not as a /32 block.
+            Self::Net(net) if net.prefix_len() == net.max_prefix_len() => {
+                write!(f, "{}", net.addr())
+            }
             Self::Net(net) => write!(f, "{net}"),
             Self::Name(name) => f.write_str(name),
             Self::Wildcard(name) => write!(f, "*.{name}"),
         }
     }
+}
+
+/// Whether `name` is a subdomain of `parent` (`a.b.example.com` of
+/// `example.com`; `example.com` itself is not).
+#[must_use]
+pub fn is_below(name: &str, parent: &str) -> bool {
+    name.len() > parent.len()
+        && name.ends_with(parent)
+        && name.as_bytes()[name.len() - parent.len() - 1] == b'.'
 }
 
 /// An inclusive port range; a single port is a range of one.

@@ -6,7 +6,10 @@ use std::{collections::HashMap, net::SocketAddr, path::Path, sync::Mutex};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
-use crate::{agent::Agent, policy::Policy};
+use crate::{
+    agent::Agent,
+    policy::{Policy, store::PolicyStore},
+};
 
 #[derive(Default)]
 struct StandInMap(Mutex<HashMap<ConnKey, OriginalDst>>);
@@ -65,11 +68,15 @@ async fn proxy(allowed: SocketAddr, map: Arc<StandInMap>) -> SocketAddr {
     let mut agents = Agents::default();
     agents.add(Agent {
         name: "test".into(),
-        policy,
+        policy: PolicyStore::new("test.toml".into(), policy),
     });
+    // Without interception every connection is raw TCP, which is what
+    // these tests look at; interception has its own integration tests.
     let proxy = Arc::new(Proxy {
-        agents,
+        agents: Arc::new(agents),
         original_dst: map,
+        interceptor: None,
+        detect_wait: DEFAULT_DETECT_WAIT,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

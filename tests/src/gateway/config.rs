@@ -1,25 +1,45 @@
-//! Writing the gateway's config and policy files (TOML, see the interfaces spec).
+//! Writing the gateway's config and policy files (TOML, see the interfaces
+//! spec and the issue-3 spec).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Action {
     Allow,
     Deny,
+    Approve,
 }
 
-/// One `[[rules]]` entry of a policy file.
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Approve => "approve",
+        }
+    }
+}
+
+/// One `[[rules]]` entry of a policy file. Hosts are IPs, CIDRs or names
+/// (`*.domain` for any subdomain); the HTTP conditions make it an HTTP rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
     name: String,
     action: Action,
     hosts: Vec<String>,
     ports: Option<Vec<u16>>,
+    methods: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Vec<(String, String)>,
+    reason: Option<String>,
 }
 
 impl Rule {
-    /// Allows `hosts` (IPs or CIDRs, anything `Display`) on any port.
+    /// Allows `hosts` (anything `Display`) on any port.
     pub fn allow<H: ToString>(name: &str, hosts: &[H]) -> Self {
         Self::new(name, Action::Allow, hosts)
     }
@@ -28,12 +48,22 @@ impl Rule {
         Self::new(name, Action::Deny, hosts)
     }
 
+    pub fn approve<H: ToString>(name: &str, hosts: &[H]) -> Self {
+        Self::new(name, Action::Approve, hosts)
+    }
+
     fn new<H: ToString>(name: &str, action: Action, hosts: &[H]) -> Self {
         Self {
             name: name.to_owned(),
             action,
             hosts: hosts.iter().map(ToString::to_string).collect(),
             ports: None,
+            methods: None,
+            paths: None,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            reason: None,
         }
     }
 
@@ -43,28 +73,160 @@ impl Rule {
         self.ports = Some(ports.to_vec());
         self
     }
+
+    #[must_use]
+    pub fn methods(mut self, methods: &[&str]) -> Self {
+        self.methods = Some(methods.iter().map(|m| (*m).to_owned()).collect());
+        self
+    }
+
+    /// Path globs (`*` one segment, `**` any number).
+    #[must_use]
+    pub fn paths(mut self, paths: &[&str]) -> Self {
+        self.paths = Some(paths.iter().map(|p| (*p).to_owned()).collect());
+        self
+    }
+
+    #[must_use]
+    pub fn query(mut self, key: &str, value_glob: &str) -> Self {
+        self.query.push((key.to_owned(), value_glob.to_owned()));
+        self
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: &str, value_glob: &str) -> Self {
+        self.headers.push((name.to_owned(), value_glob.to_owned()));
+        self
+    }
+
+    /// A JSON body field (dotted path) whose value must match the glob.
+    #[must_use]
+    pub fn body_field(mut self, path: &str, value_glob: &str) -> Self {
+        self.body.push((path.to_owned(), value_glob.to_owned()));
+        self
+    }
+
+    #[must_use]
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+}
+
+/// A TOML basic string (Rust's debug escaping agrees for what tests use).
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn string_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| quoted(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn inline_table(pairs: &[(String, String)]) -> String {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{} = {}", quoted(k), quoted(v)))
+        .collect();
+    format!("{{ {} }}", pairs.join(", "))
 }
 
 /// A policy file's text.
 pub fn policy_toml(rules: &[Rule]) -> String {
     let mut out = String::new();
     for rule in rules {
-        let action = match rule.action {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-        };
-        let hosts: Vec<String> = rule.hosts.iter().map(|h| format!("{h:?}")).collect();
         let _ = writeln!(out, "[[rules]]");
-        let _ = writeln!(out, "name = {:?}", rule.name);
-        let _ = writeln!(out, "action = \"{action}\"");
-        let _ = writeln!(out, "hosts = [{}]", hosts.join(", "));
+        let _ = writeln!(out, "name = {}", quoted(&rule.name));
+        let _ = writeln!(out, "action = \"{}\"", rule.action.as_str());
+        let _ = writeln!(out, "hosts = {}", string_list(&rule.hosts));
         if let Some(ports) = &rule.ports {
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
             let _ = writeln!(out, "ports = [{}]", ports.join(", "));
         }
+        if let Some(methods) = &rule.methods {
+            let _ = writeln!(out, "methods = {}", string_list(methods));
+        }
+        if let Some(paths) = &rule.paths {
+            let _ = writeln!(out, "paths = {}", string_list(paths));
+        }
+        for (key, pairs) in [
+            ("query", &rule.query),
+            ("headers", &rule.headers),
+            ("body", &rule.body),
+        ] {
+            if !pairs.is_empty() {
+                let _ = writeln!(out, "{key} = {}", inline_table(pairs));
+            }
+        }
+        if let Some(reason) = &rule.reason {
+            let _ = writeln!(out, "reason = {}", quoted(reason));
+        }
         out.push('\n');
     }
     out
+}
+
+/// The gateway's TLS and resolver settings.
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// `[gateway] ca_dir`: the CA that signs intercepted TLS.
+    pub ca_dir: Option<PathBuf>,
+    /// `[gateway] upstream_ca_file`: extra CAs trusted for upstreams.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// `[resolver.hosts]`: the static map.
+    pub hosts: Vec<(String, Vec<IpAddr>)>,
+    /// `[resolver] nameservers`.
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// A name no test uses: with it the static map is never empty, so a
+/// gateway started by the harness never falls back to the system resolver.
+pub const PLACEHOLDER_HOST: &str = "unused.test.example";
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            ca_dir: None,
+            upstream_ca_file: None,
+            hosts: vec![(
+                PLACEHOLDER_HOST.to_owned(),
+                vec![IpAddr::from([127, 0, 0, 1])],
+            )],
+            nameservers: Vec::new(),
+        }
+    }
+}
+
+impl GatewayOptions {
+    fn toml(&self) -> (String, String) {
+        let mut gateway = String::new();
+        if let Some(dir) = &self.ca_dir {
+            let _ = writeln!(gateway, "ca_dir = {}", quoted(&dir.to_string_lossy()));
+        }
+        if let Some(file) = &self.upstream_ca_file {
+            let _ = writeln!(
+                gateway,
+                "upstream_ca_file = {}",
+                quoted(&file.to_string_lossy())
+            );
+        }
+        let mut resolver = String::new();
+        if !self.nameservers.is_empty() || !self.hosts.is_empty() {
+            resolver.push_str("\n[resolver]\n");
+        }
+        if !self.nameservers.is_empty() {
+            let servers: Vec<String> = self.nameservers.iter().map(ToString::to_string).collect();
+            let _ = writeln!(resolver, "nameservers = {}", string_list(&servers));
+        }
+        if !self.hosts.is_empty() {
+            resolver.push_str("\n[resolver.hosts]\n");
+            for (name, ips) in &self.hosts {
+                let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                let _ = writeln!(resolver, "{} = {}", quoted(name), string_list(&ips));
+            }
+        }
+        (gateway, resolver)
+    }
 }
 
 /// A config file's text with one agent entry.
@@ -74,10 +236,12 @@ pub fn config_toml(
     agent: &str,
     cgroup: &str,
     policy_file: &str,
+    options: &GatewayOptions,
 ) -> String {
+    let (gateway, resolver) = options.toml();
     format!(
-        "[gateway]\nlisten_port = {listen_port}\npin_dir = \"{}\"\n\n\
-         [[agents]]\nname = {agent:?}\ncgroup = {cgroup:?}\npolicy = {policy_file:?}\n",
+        "[gateway]\nlisten_port = {listen_port}\npin_dir = \"{}\"\n{gateway}\n\
+         [[agents]]\nname = {agent:?}\ncgroup = {cgroup:?}\npolicy = {policy_file:?}\n{resolver}",
         pin_dir.display()
     )
 }

@@ -1,0 +1,286 @@
+//! One intercepted HTTP request: which host it is for, what the agent's
+//! policy says, and either the gateway's own answer or the upstream's.
+
+use std::{convert::Infallible, sync::Arc};
+
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use hyper::{body::Incoming, upgrade::OnUpgrade};
+
+use super::{
+    ConnContext,
+    answer::{ErrorBody, json},
+    body::{ProxyBody, discard, read_prefix, stream},
+    upstream::is_certificate_error,
+    websocket,
+};
+use crate::policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts};
+
+/// How much of a refused request's body is read (and dropped) so that
+/// the agent reliably gets the refusal.
+const DISCARD_LIMIT: usize = 1024 * 1024;
+const DISCARD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Headers that describe one hop, not the request: never forwarded.
+const HOP_BY_HOP: [header::HeaderName; 7] = [
+    header::CONNECTION,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub async fn handle(
+    conn: Arc<ConnContext>,
+    mut request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let id = conn.next_request_id();
+    let agent = conn.agent();
+    let host = match request_host(&conn, &request) {
+        Ok(host) => host,
+        Err(message) => {
+            tracing::warn!(agent = %agent.name, client = %conn.client, request_id = %id, %message, "request refused");
+            return Ok(gateway_answer(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected",
+                message,
+                None,
+                &id,
+            ));
+        }
+    };
+    let upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
+    let policy = agent.policy();
+    let (parts, body) = request.into_parts();
+    let (prefix, body) = if policy.needs_body() {
+        match read_prefix(body, BODY_PREFIX_MAX).await {
+            Ok((prefix, body)) => (Some(prefix), body),
+            Err(error) => {
+                tracing::debug!(request_id = %id, %error, "reading the request body failed");
+                return Ok(upstream_failure(&id, &*error));
+            }
+        }
+    } else {
+        (None, stream(body))
+    };
+    let decision = policy.decide_request(&RequestFacts {
+        host: &host,
+        port: conn.dst.0.port(),
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body_prefix: prefix.as_deref(),
+    });
+    let (method, path) = (parts.method.as_str(), parts.uri.path());
+    let rule = decision.rule.as_ref();
+    match decision.action {
+        Action::Allow => {
+            tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
+        }
+        Action::Deny => {
+            tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
+            discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
+            let message = format!(
+                "the gateway's policy for agent {} denies this request",
+                agent.name
+            );
+            return Ok(gateway_answer(
+                StatusCode::FORBIDDEN,
+                "denied",
+                message,
+                Some(&decision),
+                &id,
+            ));
+        }
+        Action::Approve => {
+            tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request needs approval");
+            discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
+            let message = "this request needs a person's approval, and approvals are not enabled on this gateway".to_owned();
+            return Ok(gateway_answer(
+                StatusCode::FORBIDDEN,
+                "approval_required",
+                message,
+                Some(&decision),
+                &id,
+            ));
+        }
+    }
+    Ok(forward(&conn, &host, Request::from_parts(parts, body), upgrade, id).await)
+}
+
+/// Sends an allowed request upstream and passes the answer back.
+async fn forward(
+    conn: &ConnContext,
+    host: &str,
+    request: Request<ProxyBody>,
+    upgrade: Option<OnUpgrade>,
+    id: String,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = request.into_parts();
+    parts.uri = match upstream_uri(conn, host, &parts.uri) {
+        Ok(uri) => uri,
+        Err(message) => {
+            return gateway_answer(StatusCode::BAD_REQUEST, "bad_request", message, None, &id);
+        }
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers, upgrade.is_some());
+    if let Some(authority) = parts.uri.authority()
+        && let Ok(value) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, value);
+    }
+    match conn
+        .interceptor
+        .upstream
+        .send(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(mut response) => {
+            if let Some(client_upgrade) = upgrade
+                && response.status() == StatusCode::SWITCHING_PROTOCOLS
+            {
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                websocket::splice(client_upgrade, upstream_upgrade, id);
+                let (parts, _) = response.into_parts();
+                return Response::from_parts(parts, super::body::full(""));
+            }
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers, false);
+            Response::from_parts(parts, stream(body))
+        }
+        Err(error) => {
+            tracing::warn!(agent = %conn.agent().name, host, request_id = %id, error = %error_chain(&error), "upstream request failed");
+            upstream_failure(&id, &error)
+        }
+    }
+}
+
+fn gateway_answer(
+    status: StatusCode,
+    error: &str,
+    message: String,
+    decision: Option<&Decision>,
+    id: &str,
+) -> Response<ProxyBody> {
+    json(
+        status,
+        &ErrorBody {
+            error,
+            message,
+            rule: decision.map(|d| d.rule.as_ref()),
+            reason: decision.and_then(|d| d.reason.as_deref()),
+            request_id: id,
+        },
+    )
+}
+
+/// The host the request is for: the TLS server name when there is one
+/// (and the Host header must agree: anything else is domain fronting),
+/// else the Host header or the absolute URI.
+fn request_host(conn: &ConnContext, request: &Request<Incoming>) -> Result<String, String> {
+    let from_request = request
+        .uri()
+        .host()
+        .map(str::to_owned)
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                .map(|a| a.host().to_owned())
+        })
+        .map(|h| normalise_host(&h));
+    // Without SNI (a TLS client that connected to an address) the Host
+    // header names the upstream; the gateway resolves it itself.
+    match (&conn.server_name, from_request) {
+        (Some(sni), Some(host)) if *sni == host => Ok(host),
+        (Some(sni), Some(host)) => Err(format!(
+            "the request is for host {host:?} but the TLS connection is for {sni:?}; the gateway refuses mismatched names"
+        )),
+        (Some(sni), None) => Ok(sni.clone()),
+        (None, Some(host)) => Ok(host),
+        // HTTP/1.0 without a Host header: the address the agent dialled.
+        (None, None) => Ok(normalise_host(&conn.dst.0.ip().to_string())),
+    }
+}
+
+pub fn normalise_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn upstream_uri(conn: &ConnContext, host: &str, uri: &Uri) -> Result<Uri, String> {
+    let scheme = if conn.tls { "https" } else { "http" };
+    let port = conn.dst.0.port();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let host_part = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let authority = if port == default_port {
+        host_part
+    } else {
+        format!("{host_part}:{port}")
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|e| format!("cannot build the upstream URI: {e}"))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<header::HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| name.trim().parse().ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&listed) {
+        if keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION) {
+            continue;
+        }
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn upstream_failure(id: &str, error: &(dyn std::error::Error + 'static)) -> Response<ProxyBody> {
+    let (code, message) = if is_certificate_error(error) {
+        (
+            "upstream_certificate",
+            format!(
+                "the upstream's TLS certificate failed verification: {}",
+                error_chain(error)
+            ),
+        )
+    } else {
+        (
+            "upstream_error",
+            format!("the upstream could not be reached: {}", error_chain(error)),
+        )
+    };
+    gateway_answer(StatusCode::BAD_GATEWAY, code, message, None, id)
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
+}
