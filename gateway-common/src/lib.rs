@@ -20,6 +20,8 @@ pub mod names {
     pub const CONNECT6: &str = "gw_connect6";
     pub const SENDMSG4: &str = "gw_sendmsg4";
     pub const SENDMSG6: &str = "gw_sendmsg6";
+    pub const RECVMSG4: &str = "gw_recvmsg4";
+    pub const RECVMSG6: &str = "gw_recvmsg6";
     pub const SOCK_OPS: &str = "gw_sock_ops";
     pub const SOCK_CREATE: &str = "gw_sock_create";
     pub const EGRESS: &str = "gw_egress";
@@ -94,6 +96,14 @@ pub struct SocketState {
 pub const SOCKET_IDLE: u32 = 0;
 /// `SocketState::phase`: redirected to the gateway, handshake under way.
 pub const SOCKET_CONNECTING: u32 = 1;
+/// `SocketState::phase`: a UDP socket whose DNS queries go to the
+/// gateway; `dst` is the name server the agent addressed, which replies
+/// appear to come from.
+pub const SOCKET_DNS: u32 = 2;
+
+/// The DNS port: the only UDP destination agents may use, and only
+/// through the gateway.
+pub const DNS_PORT: u16 = 53;
 
 /// The agent side of a redirected connection, as the gateway's listener
 /// sees its peer. Key of the `ORIGINAL_DST` map.

@@ -1,5 +1,8 @@
 //! `connect4`/`connect6`: send every TCP connect of an agent to the
-//! gateway's loopback listener and remember where it was going.
+//! gateway's loopback listener and remember where it was going. UDP may
+//! only connect to a DNS server, which also means the gateway (see `dns`).
+
+use core::ptr::read_volatile;
 
 use aya_ebpf::{
     EbpfContext as _,
@@ -9,13 +12,14 @@ use aya_ebpf::{
     macros::cgroup_sock_addr,
     programs::SockAddrContext,
 };
-use core::ptr::read_volatile;
-
 use aya_log_ebpf::{debug, warn};
-
-use gateway_common::{Ip6Bytes, NetnsEvent, SOCKET_CONNECTING, v4_mapped};
+use gateway_common::{DNS_PORT, Ip6Bytes, NetnsEvent, SOCKET_CONNECTING, SOCKET_DNS, v4_mapped};
 
 use crate::{
+    addr::{
+        LOOPBACK4, ip6_bytes, ip6_words, is_listener6, is_tcp, is_udp, loopback_for,
+        port_from_user, port_to_user,
+    },
     agent::initial_socket_state,
     maps::{LISTEN_PORT, NETNS_EVENTS, NETNS_READY, socket_state, socket_state_or_create},
 };
@@ -25,14 +29,8 @@ use crate::{
 // volatile reads keep the compiler from turning them into loads through a
 // computed pointer.
 
-const ALLOW: i32 = 1;
-const DENY: i32 = 0;
-
-const SOCK_STREAM: u32 = 1;
-const IPPROTO_TCP: u32 = 6;
-
-const LOOPBACK4: [u8; 4] = [127, 0, 0, 1];
-const LOOPBACK6: Ip6Bytes = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+pub const ALLOW: i32 = 1;
+pub const DENY: i32 = 0;
 
 #[cgroup_sock_addr(connect4)]
 pub fn gw_connect4(ctx: SockAddrContext) -> i32 {
@@ -57,24 +55,17 @@ fn try_connect4(ctx: &SockAddrContext) -> Option<i32> {
             read_volatile(&raw const addr.user_port),
         )
     };
-    if !is_tcp(sock_type, protocol) {
-        // UDP and the rest: refused (see sock_create for raw).
-        debug!(
-            ctx,
-            "connect refused: socket type {} protocol {} is not TCP", sock_type, protocol
-        );
-        return None;
-    }
     let listen_port = LISTEN_PORT.load();
     let dst_ip = user_ip4.to_ne_bytes();
     let dst_port = port_from_user(user_port);
+    let phase = phase_for(ctx, sock_type, protocol, dst_port)?;
     if dst_ip == LOOPBACK4 && dst_port == listen_port {
         // Already aimed at the gateway: a direct connect to the listener,
         // or a second gateway program seeing our rewrite. Record nothing,
         // so the gateway refuses it for want of an original destination.
         return Some(ALLOW);
     }
-    record(ctx, v4_mapped(dst_ip), dst_port)?;
+    record_destination(ctx, v4_mapped(dst_ip), dst_port, phase)?;
     addr.user_ip4 = u32::from_ne_bytes(LOOPBACK4);
     addr.user_port = port_to_user(listen_port);
     Some(ALLOW)
@@ -97,36 +88,49 @@ fn try_connect6(ctx: &SockAddrContext) -> Option<i32> {
             read_volatile(&raw const addr.user_port),
         )
     };
-    if !is_tcp(sock_type, protocol) {
-        debug!(
-            ctx,
-            "connect refused: socket type {} protocol {} is not TCP", sock_type, protocol
-        );
-        return None;
-    }
     let listen_port = LISTEN_PORT.load();
     let dst_ip = ip6_bytes(user_ip6);
     let dst_port = port_from_user(user_port);
-    // A v4-mapped destination travels over IPv4, so it goes to the IPv4
-    // listener (::ffff:127.0.0.1); a real IPv6 destination goes to [::1].
-    let target = if is_v4_mapped(&dst_ip) {
-        v4_mapped(LOOPBACK4)
-    } else {
-        LOOPBACK6
-    };
-    if dst_port == listen_port && (dst_ip == LOOPBACK6 || dst_ip == v4_mapped(LOOPBACK4)) {
+    let phase = phase_for(ctx, sock_type, protocol, dst_port)?;
+    if is_listener6(&dst_ip, dst_port, listen_port) {
         return Some(ALLOW);
     }
-    record(ctx, dst_ip, dst_port)?;
-    addr.user_ip6 = ip6_words(target);
+    record_destination(ctx, dst_ip, dst_port, phase)?;
+    addr.user_ip6 = ip6_words(loopback_for(&dst_ip));
     addr.user_port = port_to_user(listen_port);
     Some(ALLOW)
+}
+
+/// TCP is redirected; UDP only to port 53 (DNS, answered by the gateway);
+/// anything else is refused (raw sockets never get this far, see
+/// `sock_create`).
+#[inline(always)]
+fn phase_for(ctx: &SockAddrContext, sock_type: u32, protocol: u32, dst_port: u16) -> Option<u32> {
+    if is_tcp(sock_type, protocol) {
+        Some(SOCKET_CONNECTING)
+    } else if is_udp(sock_type, protocol) && dst_port == DNS_PORT {
+        Some(SOCKET_DNS)
+    } else {
+        debug!(
+            ctx,
+            "connect refused: socket type {} protocol {} port {} is neither TCP nor DNS",
+            sock_type,
+            protocol,
+            dst_port
+        );
+        None
+    }
 }
 
 /// Writes the original destination into the socket's state, and asks
 /// user space for a listener if this namespace has none. `None` denies.
 #[inline(always)]
-fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
+pub fn record_destination(
+    ctx: &SockAddrContext,
+    addr: Ip6Bytes,
+    port: u16,
+    phase: u32,
+) -> Option<()> {
     // SAFETY: a context field read; for these programs the kernel always
     // provides the socket.
     let sk = unsafe { read_volatile(&raw const (*ctx.sock_addr).__bindgen_anon_1.sk) };
@@ -136,8 +140,8 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
     // SAFETY: `sk` is the context's socket, non-null.
     let mut state = unsafe { socket_state(sk) };
     if state.is_null() {
-        // Normally `sock_create` made it. A socket made before the gateway
-        // attached has none: set it up now.
+        // TCP sockets get their state in `sock_create`. UDP sockets, and
+        // sockets made before the gateway attached, get it here.
         // SAFETY: the helper takes the context pointer the kernel gave us.
         let netns_cookie = unsafe { bpf_get_netns_cookie(ctx.as_ptr()) };
         let Some(mut initial) = initial_socket_state(netns_cookie) else {
@@ -162,7 +166,7 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
     let state = unsafe { &mut *state };
     state.dst.addr = addr;
     state.dst.port = port;
-    state.phase = SOCKET_CONNECTING;
+    state.phase = phase;
     state.since_ns = 0;
     // SAFETY: only tests for presence.
     if unsafe { NETNS_READY.get(state.netns_cookie) }.is_none() {
@@ -177,68 +181,4 @@ fn record(ctx: &SockAddrContext, addr: Ip6Bytes, port: u16) -> Option<()> {
         let _ = NETNS_EVENTS.output::<NetnsEvent>(event, 0);
     }
     Some(())
-}
-
-#[inline(always)]
-fn is_tcp(sock_type: u32, protocol: u32) -> bool {
-    sock_type == SOCK_STREAM && (protocol == IPPROTO_TCP || protocol == 0)
-}
-
-/// `user_port` holds the port in network order in its low 16 bits.
-#[inline(always)]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the port is the low 16 bits by definition"
-)]
-fn port_from_user(user_port: u32) -> u16 {
-    u16::from_be(user_port as u16)
-}
-
-#[inline(always)]
-fn port_to_user(port: u16) -> u32 {
-    u32::from(port.to_be())
-}
-
-#[inline(always)]
-pub(crate) fn ip6_bytes(words: [u32; 4]) -> Ip6Bytes {
-    let mut out = [0u8; 16];
-    let mut i = 0;
-    while i < 4 {
-        let b = words[i].to_ne_bytes();
-        out[i * 4] = b[0];
-        out[i * 4 + 1] = b[1];
-        out[i * 4 + 2] = b[2];
-        out[i * 4 + 3] = b[3];
-        i += 1;
-    }
-    out
-}
-
-#[inline(always)]
-fn ip6_words(bytes: Ip6Bytes) -> [u32; 4] {
-    [
-        u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
-        u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
-        u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
-        u32::from_ne_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]),
-    ]
-}
-
-#[inline(always)]
-fn is_v4_mapped(addr: &Ip6Bytes) -> bool {
-    addr[..10] == [0u8; 10] && addr[10] == 0xff && addr[11] == 0xff
-}
-
-/// `sendmsg4`/`sendmsg6`: unconnected UDP sends from agents are refused.
-/// (Connected UDP is refused at connect time above.)
-#[cgroup_sock_addr(sendmsg4)]
-pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
-    debug!(&ctx, "UDP send refused");
-    DENY
-}
-
-#[cgroup_sock_addr(sendmsg6)]
-pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
-    debug!(&ctx, "UDP send refused");
-    DENY
 }

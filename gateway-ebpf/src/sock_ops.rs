@@ -13,7 +13,7 @@ use aya_ebpf::{bindings::bpf_sock, macros::sock_ops, programs::SockOpsContext};
 use gateway_common::{ConnKey, SOCKET_CONNECTING, SocketState, v4_mapped};
 
 use crate::{
-    connect::ip6_bytes,
+    addr::ip6_bytes,
     maps::{NETNS_READY, ORIGINAL_DST, forget_socket, socket_state},
 };
 

@@ -41,4 +41,8 @@ impl Agents {
     pub fn get(&self, id: AgentId) -> Option<&Agent> {
         self.0.get(id.0 as usize)
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Agent> {
+        self.0.iter()
+    }
 }

@@ -29,10 +29,12 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ga
 /// Every program, where it attaches, in the order it is attached. The
 /// connection-tracking programs come before the redirect so that no
 /// connect is redirected without its handshake being tracked.
-const PROGRAMS: [(&str, AttachType); 7] = [
+const PROGRAMS: [(&str, AttachType); 9] = [
     (names::SOCK_CREATE, AttachType::SockCreate),
     (names::SOCK_OPS, AttachType::SockOps),
     (names::EGRESS, AttachType::InetEgress),
+    (names::RECVMSG4, AttachType::Udp4Recvmsg),
+    (names::RECVMSG6, AttachType::Udp6Recvmsg),
     (names::SENDMSG4, AttachType::Udp4Sendmsg),
     (names::SENDMSG6, AttachType::Udp6Sendmsg),
     (names::CONNECT4, AttachType::Inet4Connect),

@@ -15,12 +15,14 @@ use crate::{
     },
     cgroup::{Cgroup, CgroupError, CgroupRoot},
     config::Config,
+    dns::DnsResponder,
     intercept::{InterceptError, Interceptor},
     kernel_log::KernelLogDrain,
     listeners::Listeners,
     netns::{self, NetnsError},
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
+    resolve::{ResolveError, Resolver},
 };
 
 /// How often policy files are checked for changes.
@@ -38,6 +40,8 @@ pub enum StartError {
     KernelLog(std::io::Error),
     #[error(transparent)]
     Intercept(#[from] InterceptError),
+    #[error(transparent)]
+    Resolver(#[from] ResolveError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -117,13 +121,19 @@ pub fn start(
         });
         enforcer.bind_agent(cgroup, id)?;
     }
-    let interceptor = Interceptor::new(&config.tls, &config.resolver)?;
+    let resolver = Resolver::new(&config.resolver)?;
+    let interceptor = Interceptor::new(&config.tls, resolver.clone())?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
 
+    let agents = Arc::new(agents);
+    let dns = Arc::new(DnsResponder {
+        agents: Arc::clone(&agents),
+        resolver,
+    });
     let proxy = Arc::new(Proxy {
-        agents: Arc::new(agents),
+        agents,
         original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
         interceptor: Some(Arc::new(interceptor)),
         detect_wait: DEFAULT_DETECT_WAIT,
@@ -131,6 +141,7 @@ pub fn start(
     let mut listeners = Listeners::new(
         listen_port,
         proxy,
+        dns,
         Arc::clone(&enforcer.maps),
         cgroups.clone(),
     );

@@ -34,7 +34,7 @@ use crate::{
     addr::{ClientAddr, OriginalDstAddr},
     agent::{Agent, AgentId, Agents},
     config::TlsSettings,
-    resolve::{Resolver, ResolverSettings},
+    resolve::Resolver,
     tls::{
         CaError, CertificateAuthority, LeafCerts, client_config, server_config,
         server_config_for_ip,
@@ -62,14 +62,12 @@ pub enum InterceptError {
     Ca(#[from] crate::tls::CaError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error(transparent)]
-    Resolver(#[from] crate::resolve::ResolveError),
 }
 
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
-    pub fn new(tls: &TlsSettings, resolver: &ResolverSettings) -> Result<Self, InterceptError> {
+    pub fn new(tls: &TlsSettings, resolver: Resolver) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
                 let leaf = Arc::new(LeafCerts::new(ca)?);
@@ -91,7 +89,7 @@ impl Interceptor {
             Err(error) => return Err(error.into()),
         };
         let client = client_config(tls.upstream_ca_file.as_deref())?;
-        let upstream = Upstream::new(Resolver::new(resolver)?, &client);
+        let upstream = Upstream::new(resolver, &client);
         Ok(Self {
             tls: agent_tls,
             upstream,

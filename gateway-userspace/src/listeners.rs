@@ -21,6 +21,7 @@ use tokio::{
 use crate::{
     bpf::{BpfError, SharedMaps},
     cgroup::Cgroup,
+    dns::DnsResponder,
     netns::{self, NetnsListeners},
     process,
     proxy::Proxy,
@@ -45,6 +46,7 @@ struct Entry {
 pub struct Listeners {
     port: u16,
     proxy: Arc<Proxy>,
+    dns: Arc<DnsResponder>,
     maps: Arc<SharedMaps>,
     agent_cgroups: Vec<Cgroup>,
     by_cookie: HashMap<u64, Entry>,
@@ -57,11 +59,13 @@ impl Listeners {
     pub fn new(
         port: u16,
         proxy: Arc<Proxy>,
+        dns: Arc<DnsResponder>,
         maps: Arc<SharedMaps>,
         agent_cgroups: Vec<Cgroup>,
     ) -> Self {
         Self {
             port,
+            dns,
             maps,
             proxy,
             agent_cgroups,
@@ -77,14 +81,22 @@ impl Listeners {
         let NetnsListeners {
             v4,
             v6,
+            dns4,
+            dns6,
             cookie,
             inode,
         } = listeners;
-        let mut tasks = Vec::with_capacity(2);
+        let mut tasks = Vec::with_capacity(4);
         for std_listener in std::iter::once(v4).chain(v6) {
             match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(l) => tasks.push(self.proxy.serve(l, cookie)),
                 Err(error) => tracing::error!(%error, "registering a listener with tokio"),
+            }
+        }
+        for std_socket in std::iter::once(dns4).chain(dns6) {
+            match tokio::net::UdpSocket::from_std(std_socket) {
+                Ok(socket) => tasks.push(self.dns.serve(socket)),
+                Err(error) => tracing::error!(%error, "registering a DNS socket with tokio"),
             }
         }
         self.maps.mark_netns_ready(cookie)?;

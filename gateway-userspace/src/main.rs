@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod detach;
 mod detect;
+mod dns;
 mod exec;
 mod gateway;
 mod intercept;

@@ -9,7 +9,7 @@
 
 use std::{
     fs::File,
-    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket},
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
     path::{Path, PathBuf},
 };
@@ -50,6 +50,9 @@ pub struct NetnsListeners {
     pub v4: TcpListener,
     /// `None` where the namespace has no IPv6 loopback.
     pub v6: Option<TcpListener>,
+    /// DNS, on the same port: where agents' queries are sent.
+    pub dns4: UdpSocket,
+    pub dns6: Option<UdpSocket>,
     /// `SO_NETNS_COOKIE`: the id the kernel programs know the namespace by.
     pub cookie: u64,
     /// Inode of the namespace, as `/proc/PID/ns/net` shows it.
@@ -127,10 +130,18 @@ fn listen(port: u16, inode: u64) -> Result<NetnsListeners, NetnsError> {
         }
         Err(e) => return Err(e),
     };
+    let dns4 = bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    let dns6 = if v6.is_some() {
+        Some(bind_udp(v6_addr)?)
+    } else {
+        None
+    };
     let cookie = netns_cookie(&v4).map_err(NetnsError::Cookie)?;
     Ok(NetnsListeners {
         v4,
         v6,
+        dns4,
+        dns6,
         cookie,
         inode,
     })
@@ -152,6 +163,23 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, NetnsError> {
         other => other.map_err(listen_err)?,
     }
     socket.listen(BACKLOG).map_err(listen_err)?;
+    Ok(socket.into())
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetnsError> {
+    let listen_err = |source| NetnsError::Listen { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None).map_err(listen_err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(listen_err)?;
+    }
+    socket.set_nonblocking(true).map_err(listen_err)?;
+    socket.set_cloexec(true).map_err(listen_err)?;
+    match socket.bind(&addr.into()) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(NetnsError::PortInUse { addr });
+        }
+        other => other.map_err(listen_err)?,
+    }
     Ok(socket.into())
 }
 

@@ -240,6 +240,18 @@ impl Policy {
         Explanation { decision, rules }
     }
 
+    /// Whether any rule that does not deny names this host (exactly or by
+    /// wildcard): the gateway answers an agent's DNS query only for such
+    /// names, so a lookup cannot carry data to an arbitrary name.
+    #[must_use]
+    pub fn may_reach_name(&self, name: &str) -> bool {
+        let host = RequestHost::new(name);
+        matches!(host, RequestHost::Name(_))
+            && self.rules.iter().any(|rule| {
+                rule.action != Action::Deny && rule.hosts.iter().any(|h| h.matches_host(&host))
+            })
+    }
+
     /// Whether some rule looks at the body: the proxy then reads up to
     /// [`BODY_PREFIX_MAX`] bytes of it before deciding.
     #[must_use]

@@ -327,26 +327,44 @@ impl GatewayFiles {
 
     /// A config for `cgroup` with `policy` (the file's text) and `options`.
     pub fn write_with(tag: &str, cgroup: &str, policy: &str, options: &GatewayOptions) -> Self {
+        Self::write_agents(tag, &[(AGENT_NAME, cgroup, policy)], options)
+    }
+
+    /// A config for several `(name, cgroup, policy text)` agents; the
+    /// first agent's policy is `policy.toml`, the others' `policy-<name>.toml`.
+    pub fn write_agents(
+        tag: &str,
+        agents: &[(&str, &str, &str)],
+        options: &GatewayOptions,
+    ) -> Self {
         let dir = TempDir::new(tag);
         let listen_port = crate::unique::free_listen_port();
         let pin_dir = PathBuf::from("/sys/fs/bpf")
             .join(format!("{}-{listen_port}", crate::unique::name(tag)));
-        let policy = dir.write("policy.toml", policy);
+        let mut entries = Vec::new();
+        let mut first_policy = None;
+        for (i, (name, cgroup, text)) in agents.iter().enumerate() {
+            let file = if i == 0 {
+                "policy.toml".to_owned()
+            } else {
+                format!("policy-{name}.toml")
+            };
+            let path = dir.write(&file, text);
+            first_policy.get_or_insert(path);
+            entries.push(((*name).to_owned(), (*cgroup).to_owned(), file));
+        }
+        let entries: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|(n, c, f)| (n.as_str(), c.as_str(), f.as_str()))
+            .collect();
         let config = dir.write(
             "gateway.toml",
-            &config::config_toml(
-                listen_port,
-                &pin_dir,
-                AGENT_NAME,
-                cgroup,
-                "policy.toml",
-                options,
-            ),
+            &config::config_toml_agents(listen_port, &pin_dir, &entries, options),
         );
         Self {
             dir,
             config,
-            policy,
+            policy: first_policy.expect("at least one agent"),
             listen_port,
             pin_dir,
         }

@@ -12,7 +12,7 @@ use crate::cgroup::AgentCgroup;
 use crate::client::Run;
 use crate::dns_server::DnsServer;
 use crate::gateway::config::{GatewayOptions, Rule, policy_toml};
-use crate::gateway::{Gateway, GatewayFiles};
+use crate::gateway::{AGENT_NAME, Gateway, GatewayFiles};
 use crate::gateway_ca::GatewayCa;
 use crate::git_repo::GitRepo;
 use crate::https_clients::{AgentSetup, Reply};
@@ -44,6 +44,8 @@ pub struct HttpsScenario {
     pub test_ca: TestCa,
     pub git: Option<GitRepo>,
     pub topo: Topology,
+    /// A second agent (see [`HttpsScenarioBuilder::second_agent`]).
+    pub second_agent: Option<AgentCgroup>,
     pub agent: AgentCgroup,
     pub dir: TempDir,
 }
@@ -51,6 +53,8 @@ pub struct HttpsScenario {
 pub struct HttpsScenarioBuilder {
     tag: String,
     policy: String,
+    packs: Vec<(String, String)>,
+    second: Option<(String, String)>,
     dns: bool,
     git: bool,
 }
@@ -60,6 +64,8 @@ impl HttpsScenario {
         HttpsScenarioBuilder {
             tag: tag.to_owned(),
             policy: String::new(),
+            packs: Vec::new(),
+            second: None,
             dns: false,
             git: false,
         }
@@ -115,6 +121,20 @@ impl HttpsScenarioBuilder {
         self
     }
 
+    /// A second agent `name`, in a cgroup of its own, with `rules` as its policy.
+    #[must_use]
+    pub fn second_agent(mut self, name: &str, rules: &[Rule]) -> Self {
+        self.second = Some((name.to_owned(), policy_toml(rules)));
+        self
+    }
+
+    /// A policy pack `packs/<name>.toml` next to the policy file.
+    #[must_use]
+    pub fn pack(mut self, name: &str, text: &str) -> Self {
+        self.packs.push((name.to_owned(), text.to_owned()));
+        self
+    }
+
     /// Resolve through a DNS server in the upstream namespace instead of the static map.
     #[must_use]
     pub fn dns(mut self) -> Self {
@@ -161,7 +181,22 @@ impl HttpsScenarioBuilder {
                 .hosts
                 .extend(UPSTREAM_NAMES.iter().map(|n| ((*n).to_owned(), vec![ip])));
         }
-        let files = GatewayFiles::write_with(&self.tag, agent.relative(), &self.policy, &options);
+        let second_agent = self
+            .second
+            .as_ref()
+            .map(|_| AgentCgroup::new(&format!("{}-2", self.tag)));
+        let mut agents = vec![(AGENT_NAME, agent.relative(), self.policy.as_str())];
+        if let (Some((name, policy)), Some(cgroup)) = (&self.second, &second_agent) {
+            agents.push((name.as_str(), cgroup.relative(), policy.as_str()));
+        }
+        let files = GatewayFiles::write_agents(&self.tag, &agents, &options);
+        if !self.packs.is_empty() {
+            let packs = files.dir.path().join("packs");
+            std::fs::create_dir_all(&packs).expect("creating the packs directory");
+            for (name, text) in &self.packs {
+                files.dir.write(&format!("packs/{name}.toml"), text);
+            }
+        }
         let gateway = Gateway::start_from(files);
         let agents = AgentSetup {
             ca_file: Some(gateway_ca.cert()),
@@ -179,6 +214,7 @@ impl HttpsScenarioBuilder {
             test_ca,
             git,
             topo,
+            second_agent,
             agent,
             dir,
         }

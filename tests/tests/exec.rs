@@ -1,4 +1,7 @@
-//! `gateway exec`: a one-shot gateway around one command.
+//! `gateway exec`: a one-shot gateway around one command. Plain HTTP is
+//! intercepted, so curl's requests are decided (and logged) one by one, and
+//! a denied one gets the gateway's 403 (curl `--fail-with-body` turns it
+//! into a failing exit code).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +9,7 @@ use std::time::Duration;
 
 use gateway_tests::cgroup::cgroup2_mount;
 use gateway_tests::client::{Run, TimedCommand};
-use gateway_tests::gateway::config::{Rule, policy_toml};
+use gateway_tests::gateway::config::{PLACEHOLDER_HOST, Rule, policy_toml};
 use gateway_tests::preflight::require_root_and_gateway;
 use gateway_tests::scenario::allow_upstream;
 use gateway_tests::tcp_clients::{Greeting, http_url};
@@ -14,7 +17,13 @@ use gateway_tests::tempdir::TempDir;
 use gateway_tests::topology::Topology;
 use gateway_tests::upstream::UpstreamServer;
 
-/// `gateway exec --policy FILE --log-format json -- COMMAND...`
+/// `--resolve` with a name no test uses: a static map, so exec never
+/// falls back to the system resolver.
+fn placeholder_resolve() -> String {
+    format!("{PLACEHOLDER_HOST}=127.0.0.1")
+}
+
+/// `gateway exec --policy FILE --log-format json --resolve … -- COMMAND...`
 fn gateway_exec(policy: &[Rule], command: &[&str]) -> Run {
     let bin = require_root_and_gateway();
     let dir = TempDir::new("exec");
@@ -22,6 +31,8 @@ fn gateway_exec(policy: &[Rule], command: &[&str]) -> Run {
     TimedCommand::new(bin)
         .args(["exec", "--log-format", "json", "--policy"])
         .arg(policy)
+        .arg("--resolve")
+        .arg(placeholder_resolve())
         .arg("--")
         .args(command)
         .timeout(Duration::from_secs(30))
@@ -30,7 +41,9 @@ fn gateway_exec(policy: &[Rule], command: &[&str]) -> Run {
 
 /// The shell prefix that prints the command's cgroup before running curl.
 fn curl_script(url: &str) -> String {
-    format!("cat /proc/self/cgroup && exec curl -sS -g --noproxy '*' --max-time 10 {url}")
+    format!(
+        "cat /proc/self/cgroup && exec curl -sS -g --fail-with-body --noproxy '*' --max-time 10 {url}"
+    )
 }
 
 /// The exec cgroup the command reported (`0::/gateway-exec-<pid>`), which
@@ -65,12 +78,11 @@ fn exec_relays_an_allowed_destination() {
     let greeting = Greeting::expect_in(&run);
     assert_eq!(greeting.peer.ip(), topo.host_addr(dst.ip()));
     assert!(
-        run.stderr
-            .lines()
-            .any(|l| l.contains("\"connection allowed\"")
-                && l.contains(&format!("\"dst\":\"{dst}\""))),
-        "exec's log should show the allowed connection to {dst}: {run:#?}"
+        run.stderr.lines().any(|l| l.contains("\"request allowed\"")
+            && l.contains(&format!("\"host\":\"{}\"", dst.ip()))),
+        "exec's log should show the allowed request to {dst}: {run:#?}"
     );
+    assert_eq!(greeting.local, dst, "to the original destination");
     assert_eq!(upstream.accepted().len(), 1);
     assert_exec_cgroup_removed(&run);
 }
@@ -86,15 +98,16 @@ fn exec_refuses_a_denied_destination() {
         &["sh", "-c", &curl_script(&http_url(dst.ip(), dst.port()))],
     );
     assert!(
-        run.code.is_some_and(|c| c != 0) && Greeting::find(&run.stdout).is_none(),
-        "curl to a denied destination must fail, and exec must return its failure: {run:#?}"
+        run.code.is_some_and(|c| c != 0)
+            && Greeting::find(&run.stdout).is_none()
+            && run.stdout.contains("\"error\":\"denied\""),
+        "curl to a denied destination must get the gateway's 403 and fail, \
+         and exec must return its failure: {run:#?}"
     );
     assert!(
-        run.stderr
-            .lines()
-            .any(|l| l.contains("\"connection denied\"")
-                && l.contains(&format!("\"dst\":\"{dst}\""))),
-        "exec's log should show the denied connection to {dst}: {run:#?}"
+        run.stderr.lines().any(|l| l.contains("\"request denied\"")
+            && l.contains(&format!("\"host\":\"{}\"", dst.ip()))),
+        "exec's log should show the denied request to {dst}: {run:#?}"
     );
     other.assert_accepted_stays(0, "a denied destination must not be contacted");
     assert_exec_cgroup_removed(&run);
@@ -105,8 +118,18 @@ fn exec_denies_everything_without_a_policy() {
     let bin = require_root_and_gateway();
     let local = UpstreamServer::on_host_loopback();
     let run = TimedCommand::new(bin)
-        .args(["exec", "--"])
-        .args(["curl", "-sS", "--noproxy", "*", "--max-time", "10"])
+        .args(["exec", "--resolve"])
+        .arg(placeholder_resolve())
+        .arg("--")
+        .args([
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "10",
+        ])
         .arg(http_url(std::net::Ipv4Addr::LOCALHOST.into(), local.port()))
         .timeout(Duration::from_secs(30))
         .run();

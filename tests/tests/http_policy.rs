@@ -226,3 +226,100 @@ fn no_matching_rule_is_denied_by_default() {
         "only the request to {OTHER_HOST} may reach the upstream"
     );
 }
+
+#[test]
+fn policy_pack_expands_to_read_and_write_endpoints() {
+    let pack = r#"
+name = "mailtest"
+description = "A mail API for the tests"
+hosts = ["api.test.example"]
+
+[[read]]
+methods = ["GET"]
+paths = ["/mail/v1/messages", "/mail/v1/messages/*"]
+
+[[write]]
+methods = ["POST"]
+paths = ["/mail/v1/messages/send"]
+"#;
+    let policy = r#"
+[[rules]]
+name = "mail"
+pack = "mailtest"
+read = "allow"
+write = "approve"
+reason = "Sending mail needs a human"
+"#;
+    let s = HttpsScenario::builder("http-pack")
+        .policy_text(policy)
+        .pack("mailtest", pack)
+        .start();
+    let replies = send(
+        &s,
+        &[
+            get(API_HOST, "/mail/v1/messages/42"),
+            Step::new(
+                "POST",
+                &HttpsScenario::url(API_HOST, "/mail/v1/messages/send"),
+            )
+            .body("{}"),
+            Step::new(
+                "DELETE",
+                &HttpsScenario::url(API_HOST, "/mail/v1/messages/42"),
+            ),
+        ],
+    );
+    assert_eq!(
+        replies[0].expect_echo().text("path"),
+        "/mail/v1/messages/42"
+    );
+    let approval = replies[1].expect_refusal(403, "approval_required");
+    assert!(
+        approval
+            .rule
+            .as_deref()
+            .is_some_and(|r| r.starts_with("mail")),
+        "the pack's rule is named after the policy rule: {approval:#?}"
+    );
+    let denied = replies[2].expect_refusal(403, "denied");
+    assert_eq!(denied.rule.as_deref(), Some("default"), "not in the pack");
+    s.upstream.assert_no_request_to(
+        "/mail/v1/messages/send",
+        "a write awaiting approval must not be sent",
+    );
+}
+
+#[test]
+fn each_agent_gets_the_policy_of_its_cgroup() {
+    let s = HttpsScenario::builder("http-two-agents")
+        .rules(&[Rule::allow("first-may-read", &[API_HOST]).methods(&["GET"])])
+        .second_agent("second", &[Rule::deny("second-may-not", &[API_HOST])])
+        .start();
+    let second = s.second_agent.as_ref().expect("second agent");
+    let step = [get(API_HOST, "/whoami")];
+    let first_run = s
+        .agents
+        .python("urllib", &step)
+        .in_cgroup(s.agent.path())
+        .run();
+    let second_run = s
+        .agents
+        .python("urllib", &step)
+        .in_cgroup(second.path())
+        .run();
+    expect_replies(&first_run, 1)[0].expect_echo();
+    let refusal = expect_replies(&second_run, 1)[0].expect_refusal(403, "denied");
+    assert_eq!(refusal.rule.as_deref(), Some("second-may-not"));
+    let denied = s.gateway.wait_for_log(
+        "\"request denied\" for the second agent",
+        |l| l.message() == "request denied",
+        std::time::Duration::from_secs(5),
+    );
+    assert_eq!(
+        denied.field("agent").as_deref(),
+        Some("second"),
+        "{denied:?}"
+    );
+    s.gateway
+        .wait_for_request("request allowed", "GET", API_HOST, "/whoami");
+}

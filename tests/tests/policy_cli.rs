@@ -153,3 +153,58 @@ fn explain_reads_the_body_file() {
     let run = explain(&dir, &["POST", url, "--body", &inside.to_string_lossy()]);
     assert_explains(&run, "send-internal", "allow");
 }
+
+#[test]
+fn shipped_demo_policy_and_every_pack_pass_the_check() {
+    let policies = gateway_tests::preflight::repo_root().join("policies");
+    let run = gateway(&["policy", "check"])
+        .arg(policies.join("demo.toml"))
+        .run();
+    assert!(run.success(), "policies/demo.toml must pass: {run:#?}");
+
+    let dir = TempDir::new("policy-check-packs");
+    std::os::unix::fs::symlink(policies.join("packs"), dir.path().join("packs"))
+        .expect("linking the shipped packs");
+    let mut names: Vec<String> = std::fs::read_dir(policies.join("packs"))
+        .expect("policies/packs")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if path.extension()? != "toml" {
+                return None;
+            }
+            Some(path.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    for required in [
+        "anthropic",
+        "aws",
+        "github",
+        "gmail",
+        "google-calendar",
+        "openai",
+        "slack",
+        "stripe",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "policies/packs/{required}.toml is missing: {names:?}"
+        );
+    }
+    let rules: Vec<String> = names
+        .iter()
+        .map(|name| {
+            format!(
+                "[[rules]]\nname = \"{name}\"\npack = \"{name}\"\nread = \"allow\"\n\
+                 write = \"approve\"\nreason = \"Writes to {name} need a human\"\n"
+            )
+        })
+        .collect();
+    let policy = rules.join("\n");
+    let file = dir.write("policy.toml", &policy);
+    let run = gateway(&["policy", "check"]).arg(&file).run();
+    assert!(
+        run.success(),
+        "a policy using every shipped pack must pass: {run:#?}"
+    );
+}

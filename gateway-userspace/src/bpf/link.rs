@@ -24,6 +24,8 @@ pub enum AttachType {
     Inet6Connect = 11,
     Udp4Sendmsg = 14,
     Udp6Sendmsg = 15,
+    Udp4Recvmsg = 19,
+    Udp6Recvmsg = 20,
 }
 
 /// `union bpf_attr` is larger than any member we use; the kernel requires

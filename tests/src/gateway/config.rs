@@ -238,10 +238,35 @@ pub fn config_toml(
     policy_file: &str,
     options: &GatewayOptions,
 ) -> String {
-    let (gateway, resolver) = options.toml();
-    format!(
-        "[gateway]\nlisten_port = {listen_port}\npin_dir = \"{}\"\n{gateway}\n\
-         [[agents]]\nname = {agent:?}\ncgroup = {cgroup:?}\npolicy = {policy_file:?}\n{resolver}",
-        pin_dir.display()
+    config_toml_agents(
+        listen_port,
+        pin_dir,
+        &[(agent, cgroup, policy_file)],
+        options,
     )
+}
+
+/// A config file's text with these `(name, cgroup, policy file)` agents.
+pub fn config_toml_agents(
+    listen_port: u16,
+    pin_dir: &Path,
+    agents: &[(&str, &str, &str)],
+    options: &GatewayOptions,
+) -> String {
+    let (gateway, resolver) = options.toml();
+    let mut out = format!(
+        "[gateway]\nlisten_port = {listen_port}\npin_dir = {}\n{gateway}",
+        quoted(&pin_dir.to_string_lossy())
+    );
+    for (name, cgroup, policy) in agents {
+        let _ = write!(
+            out,
+            "\n[[agents]]\nname = {}\ncgroup = {}\npolicy = {}\n",
+            quoted(name),
+            quoted(cgroup),
+            quoted(policy)
+        );
+    }
+    out.push_str(&resolver);
+    out
 }

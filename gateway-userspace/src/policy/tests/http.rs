@@ -410,3 +410,32 @@ fn name_rules_do_not_match_ip_literals() {
     );
     assert_eq!(decide(&p, &req("GET", "http://example.com/")), allow("n"));
 }
+
+#[test]
+fn dns_names_follow_the_non_deny_rules() {
+    let p = policy(
+        r#"
+[[rules]]
+name = "blocked"
+action = "deny"
+hosts = ["evil.example"]
+
+[[rules]]
+name = "api"
+action = "allow"
+hosts = ["api.example.com", "*.cdn.example"]
+
+[[rules]]
+name = "lan"
+action = "allow"
+hosts = ["10.0.0.0/8"]
+"#,
+    );
+    assert!(p.may_reach_name("api.example.com"));
+    assert!(p.may_reach_name("API.example.com."));
+    assert!(p.may_reach_name("x.cdn.example"));
+    assert!(!p.may_reach_name("cdn.example"));
+    assert!(!p.may_reach_name("evil.example"));
+    assert!(!p.may_reach_name("secret-data.attacker.example"));
+    assert!(!p.may_reach_name("10.1.2.3"));
+}
