@@ -3,7 +3,6 @@
 //! it resolves names only as told (`--resolve`).
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use gateway_tests::client::{Run, TimedCommand};
@@ -89,14 +88,23 @@ fn assert_exec_logged_allowed(run: &Run, path: &str) {
 #[test]
 fn exec_sets_trust_variables_for_curl() {
     let s = setup("exec-tls-curl");
-    let echoes: Vec<String> = TRUST_VARIABLES
+    // A line of the CA's base64 that no other certificate has: the file a
+    // variable names must contain it (it may be a bundle with more CAs).
+    let ca_pem = std::fs::read_to_string(s.gateway_ca.cert()).expect("ca.pem");
+    let marker = ca_pem.lines().nth(2).expect("a PEM body line");
+    let checks: Vec<String> = TRUST_VARIABLES
         .iter()
-        .map(|var| format!("echo {var}=\"${var}\";"))
+        .map(|var| {
+            format!(
+                "if [ -n \"${var}\" ] && grep -qF '{marker}' \"${var}\"; \
+                 then echo {var}=trusts-gateway; else echo {var}=missing; fi;"
+            )
+        })
         .collect();
     let script = format!(
-        "{} exec curl -sS --noproxy '*' --max-time 20 --resolve {API_HOST}:443:{} \
+        "{} echo \"bundle=$SSL_CERT_FILE\"; exec curl -sS --noproxy '*' --max-time 20 --resolve {API_HOST}:443:{} \
          https://{API_HOST}/v1/exec",
-        echoes.join(" "),
+        checks.join(" "),
         s.ip
     );
     let run = s.exec().args(["sh", "-c", &script]).run();
@@ -104,21 +112,23 @@ fn exec_sets_trust_variables_for_curl() {
         run.success(),
         "curl without --cacert must trust the gateway: {run:#?}"
     );
-    let ca_pem = std::fs::read_to_string(s.gateway_ca.cert()).expect("ca.pem");
     for var in TRUST_VARIABLES {
-        let value = run
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{var}=")))
-            .unwrap_or_default();
-        assert!(!value.is_empty(), "exec should set {var}: {run:#?}");
-        let content = std::fs::read_to_string(Path::new(value)).unwrap_or_default();
-        // The file may be gone once exec returned; if it is there, it holds the CA.
         assert!(
-            content.is_empty() || content.contains(ca_pem.trim()),
-            "{var}={value} should hold the gateway's CA"
+            run.stdout
+                .lines()
+                .any(|l| l == format!("{var}=trusts-gateway")),
+            "exec should set {var} to a file holding the gateway's CA: {run:#?}"
         );
     }
+    let bundle = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("bundle="))
+        .unwrap_or_default();
+    assert!(
+        !bundle.is_empty() && !std::path::Path::new(bundle).exists(),
+        "exec should remove the CA file it made ({bundle}) when the command ends"
+    );
     assert!(run.stdout.contains("\"path\":\"/v1/exec\""), "{run:#?}");
     assert_exec_logged_allowed(&run, "/v1/exec");
     s.upstream
