@@ -10,6 +10,8 @@ use crate::gateway_config::{self, AgentCgroup};
 use crate::{build, cgroup, mounts, step, workspace};
 
 const DEFAULT_CONFIG: &str = "policies/gateway.toml";
+/// Where `gateway ca init` puts the CA's certificate by default.
+const CA_CERT: &str = "/var/lib/gateway/ca/ca.pem";
 
 /// `config` is taken relative to the current directory; the default relative to the repository.
 pub fn run(config: Option<PathBuf>) -> Result<()> {
@@ -29,6 +31,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         cgroup::ensure(&dir)?;
         cgroup_dirs.push((agent.as_str(), dir));
     }
+    ensure_ca(&gateway)?;
     print_hint(&config, &gateway, &cgroup_dirs);
 
     let mut command = step::command(&gateway);
@@ -40,6 +43,18 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     // exec only returns on failure.
     let error = command.exec();
     Err(error).with_context(|| format!("starting the gateway {}", gateway.display()))
+}
+
+/// The example intercepts TLS, which needs the gateway's CA: make it once.
+fn ensure_ca(gateway: &Path) -> Result<()> {
+    if Path::new(CA_CERT).exists() {
+        return Ok(());
+    }
+    step::run(
+        step::command(gateway).args(["ca", "init"]),
+        "creating the gateway's CA for TLS interception",
+        "see the message above; `gateway ca init --dir DIR` picks another place",
+    )
 }
 
 fn print_hint(config: &Path, gateway: &Path, cgroup_dirs: &[(&str, PathBuf)]) {
@@ -56,7 +71,8 @@ fn print_hint(config: &Path, gateway: &Path, cgroup_dirs: &[(&str, PathBuf)]) {
     }
     eprintln!(
         "then every TCP connection from that shell goes through the gateway:\n\
-         \x20   curl -sv http://127.0.0.1:8000/    # relayed if the agent's policy allows it, reset if not\n\
+         \x20   curl -sv http://127.0.0.1:8000/    # allowed by policies/demo.toml; other requests get a 403\n\
+         \x20   curl -s --cacert /var/lib/gateway/ca/ca.pem https://api.github.com/zen    # intercepted TLS\n\
          The gateway logs each decision here. Ctrl-C stops it, but its programs stay attached \
          (the agents' connections then fail) until\n\
          \x20   {} detach --config {}\n",
