@@ -94,13 +94,14 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
 
 /// Variables that common clients read for the CA bundle they trust:
 /// OpenSSL-based tools and Python's ssl (`SSL_CERT_FILE`), requests,
-/// curl, git, and Node (which adds to its own roots).
-const TRUST_VARIABLES: [&str; 5] = [
+/// curl, git, Node (which adds to its own roots) and the AWS SDKs.
+const TRUST_VARIABLES: [&str; 6] = [
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
     "GIT_SSL_CAINFO",
     "NODE_EXTRA_CA_CERTS",
+    "AWS_CA_BUNDLE",
 ];
 
 /// A world-readable copy of the gateway CA's certificate for the command

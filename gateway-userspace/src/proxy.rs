@@ -88,6 +88,9 @@ impl Proxy {
         };
         if let Some(interceptor) = &self.interceptor {
             let protocol = detect(&client_stream, self.detect_wait).await;
+            // Small writes (HTTP/2 window updates, headers) must not wait
+            // for Nagle's algorithm.
+            let _ = client_stream.set_nodelay(true);
             let intercepted = Intercepted {
                 agents: Arc::clone(&self.agents),
                 agent: AgentId(recorded.agent),

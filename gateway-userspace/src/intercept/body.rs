@@ -90,14 +90,17 @@ impl Body for Prefixed {
 
     fn size_hint(&self) -> SizeHint {
         let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        let mut hint = self
+        let rest = self
             .rest
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
-        hint.set_lower(hint.lower() + prefix);
-        if let Some(upper) = hint.upper() {
+        // Built afresh: `SizeHint::set_lower` asserts against the current
+        // upper bound, so raising the bounds one at a time could panic.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
             hint.set_upper(upper + prefix);
         }
+        hint.set_lower(rest.lower() + prefix);
         hint
     }
 }

@@ -135,7 +135,7 @@ async fn forward(
     match conn
         .interceptor
         .upstream
-        .send(Request::from_parts(parts, body))
+        .send(Request::from_parts(parts, body), upgrade.is_some())
         .await
     {
         Ok(mut response) => {

@@ -17,9 +17,14 @@ use crate::resolve::Resolver;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_mins(1);
 
+type PooledClient = Client<HttpsConnector<HttpConnector<Resolver>>, ProxyBody>;
+
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector<Resolver>>, ProxyBody>,
+    /// HTTP/2 where the upstream offers it, else HTTP/1.1.
+    client: PooledClient,
+    /// HTTP/1.1 only: upgrades (WebSocket) exist only there.
+    http1: PooledClient,
 }
 
 impl Upstream {
@@ -31,22 +36,38 @@ impl Upstream {
         // hyper-rustls sets ALPN itself from the versions enabled below.
         let mut tls = tls.clone();
         tls.alpn_protocols.clear();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+        let any_version = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_all_versions()
+            .wrap_connector(http.clone());
+        let http1_only = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
-        Self { client }
+        let builder = || {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+            builder
+        };
+        Self {
+            client: builder().build(any_version),
+            http1: builder().build(http1_only),
+        }
     }
 
+    /// Sends `request`; `upgrade` picks the HTTP/1.1-only client.
     pub async fn send(
         &self,
         request: Request<ProxyBody>,
+        upgrade: bool,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.client.request(request).await
+        if upgrade {
+            self.http1.request(request).await
+        } else {
+            self.client.request(request).await
+        }
     }
 }
 
