@@ -118,36 +118,9 @@ impl Cgroup {
         })
     }
 
-    /// Every process in this cgroup and its descendants.
-    #[must_use]
-    pub fn pids_recursive(&self) -> Vec<u32> {
-        let mut pids = Vec::new();
-        let mut stack = vec![self.dir.clone()];
-        while let Some(dir) = stack.pop() {
-            if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-                pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-            }
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                stack.extend(
-                    entries
-                        .filter_map(Result::ok)
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .map(|e| e.path()),
-                );
-            }
-        }
-        pids
-    }
-
-    /// Kills every process in the subtree (`cgroup.kill`) and removes the
-    /// directories, deepest first. For cgroups the gateway created itself.
-    pub fn kill_and_remove(&self) -> Result<(), CgroupError> {
-        let kill = self.dir.join("cgroup.kill");
-        std::fs::write(&kill, "1").map_err(|source| CgroupError::Io {
-            what: "writing",
-            path: kill,
-            source,
-        })?;
+    /// This cgroup's directory and its descendants', parents before
+    /// children.
+    fn subtree(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         let mut stack = vec![self.dir.clone()];
         while let Some(dir) = stack.pop() {
@@ -161,7 +134,33 @@ impl Cgroup {
             }
             dirs.push(dir);
         }
-        for dir in dirs.iter().rev() {
+        dirs
+    }
+
+    /// Every process in this cgroup and its descendants.
+    #[must_use]
+    pub fn pids_recursive(&self) -> Vec<u32> {
+        self.subtree()
+            .iter()
+            .filter_map(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.trim().parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Kills every process in the subtree (`cgroup.kill`) and removes the
+    /// directories, deepest first. For cgroups the gateway created itself.
+    pub fn kill_and_remove(&self) -> Result<(), CgroupError> {
+        let kill = self.dir.join("cgroup.kill");
+        std::fs::write(&kill, "1").map_err(|source| CgroupError::Io {
+            what: "writing",
+            path: kill,
+            source,
+        })?;
+        for dir in self.subtree().iter().rev() {
             // Killed tasks leave the cgroup asynchronously: retry briefly.
             let mut last = Ok(());
             for _ in 0..100 {

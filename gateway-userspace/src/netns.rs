@@ -148,39 +148,34 @@ fn listen(port: u16, inode: u64) -> Result<NetnsListeners, NetnsError> {
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener, NetnsError> {
-    let listen_err = |source| NetnsError::Listen { addr, source };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(listen_err)?;
-    socket.set_reuse_address(true).map_err(listen_err)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true).map_err(listen_err)?;
-    }
-    socket.set_nonblocking(true).map_err(listen_err)?;
-    socket.set_cloexec(true).map_err(listen_err)?;
-    match socket.bind(&addr.into()) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return Err(NetnsError::PortInUse { addr });
-        }
-        other => other.map_err(listen_err)?,
-    }
-    socket.listen(BACKLOG).map_err(listen_err)?;
+    let socket = bound_socket(addr, Type::STREAM)?;
+    socket
+        .listen(BACKLOG)
+        .map_err(|source| NetnsError::Listen { addr, source })?;
     Ok(socket.into())
 }
 
 fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetnsError> {
+    bound_socket(addr, Type::DGRAM).map(Into::into)
+}
+
+/// A non-blocking socket of `kind` bound to `addr` (IPv6 only for IPv6).
+fn bound_socket(addr: SocketAddr, kind: Type) -> Result<Socket, NetnsError> {
     let listen_err = |source| NetnsError::Listen { addr, source };
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None).map_err(listen_err)?;
+    let socket = Socket::new(Domain::for_address(addr), kind, None).map_err(listen_err)?;
+    if kind == Type::STREAM {
+        // A restarted gateway must not wait for old connections' TIME_WAIT.
+        socket.set_reuse_address(true).map_err(listen_err)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(listen_err)?;
     }
     socket.set_nonblocking(true).map_err(listen_err)?;
     socket.set_cloexec(true).map_err(listen_err)?;
     match socket.bind(&addr.into()) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return Err(NetnsError::PortInUse { addr });
-        }
-        other => other.map_err(listen_err)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(NetnsError::PortInUse { addr }),
+        other => other.map(|()| socket).map_err(listen_err),
     }
-    Ok(socket.into())
 }
 
 fn netns_cookie(listener: &TcpListener) -> std::io::Result<u64> {
