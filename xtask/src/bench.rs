@@ -11,6 +11,7 @@ pub mod client;
 mod cpu_affinity;
 mod echo_server;
 mod gateway_log;
+pub mod https;
 mod interrupt;
 mod machine;
 mod machine_load;
@@ -23,8 +24,9 @@ use anyhow::{Result, bail};
 pub fn run(name: &str) -> Result<()> {
     match name {
         "redirect" => redirect::run(),
+        "https" => https::run(),
         unknown => {
-            bail!("unknown benchmark {unknown:?}; known: redirect (see xtask/src/bench.rs)")
+            bail!("unknown benchmark {unknown:?}; known: redirect, https (see xtask/src/bench.rs)")
         }
     }
 }

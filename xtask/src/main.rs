@@ -59,6 +59,9 @@ enum Task {
     /// A benchmark's client workload, run by `bench` inside a cgroup.
     #[command(hide = true)]
     BenchClient(bench::client::Args),
+    /// The HTTPS benchmark's upstream or one of its client workloads.
+    #[command(hide = true)]
+    BenchHttpsWorker(bench::https::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,5 +88,8 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Test => test::run(),
         Task::Bench { name } => bench::run(&name).map(|()| ExitCode::SUCCESS),
         Task::BenchClient(args) => bench::client::run(&args).map(|()| ExitCode::SUCCESS),
+        Task::BenchHttpsWorker(args) => {
+            bench::https::worker::run(&args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }

@@ -8,13 +8,11 @@
 //! kernel sends it to the gateway), or through an explicit proxy with
 //! `CONNECT`. Only the CA it trusts differs.
 
-use std::future::Future;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
@@ -31,7 +29,10 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
+use self::workloads::{download, hold_idle, keep_alive, new_connections};
 use super::worker::{ClientArgs, Workload};
+
+mod workloads;
 
 /// A peer that stops answering fails the run instead of hanging it.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +52,9 @@ pub struct ClientRun {
     /// the upstream's direct, the gateway's listener when redirected, the
     /// proxy's through mitmproxy.
     pub peer_port: u16,
+    /// Requests or connections made outside the measured part (warm-up,
+    /// the first connection), which the servers' CPU time includes.
+    pub uncounted: u64,
     /// Download: the whole body arrived within the time allowed.
     pub complete: bool,
     /// CPU time (user and system) of the client process.
@@ -61,6 +65,11 @@ impl ClientRun {
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     pub fn per_second(&self) -> f64 {
         self.count as f64 * 1e9 / self.elapsed_ns.max(1) as f64
+    }
+
+    /// Everything the run did: what it measured and what it did not.
+    pub fn all(&self) -> u64 {
+        self.count + self.uncounted
     }
 }
 
@@ -84,7 +93,7 @@ struct Connection {
 
 impl Connection {
     /// Drops the request side and waits for hyper to shut the connection
-    /// down (TLS close_notify, then FIN).
+    /// down (TLS `close_notify`, then FIN).
     async fn close(self) {
         drop(self.sender);
         let _ = tokio::time::timeout(IO_TIMEOUT, self.driver).await;
@@ -154,7 +163,9 @@ impl Target {
 
 fn tls_config(ca: &Path) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
+    for cert in
+        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
+    {
         roots
             .add(cert.with_context(|| format!("reading {}", ca.display()))?)
             .with_context(|| format!("trusting {}", ca.display()))?;
@@ -179,7 +190,10 @@ async fn proxy_connect(tcp: &mut TcpStream, to: SocketAddr) -> Result<()> {
     let mut buffer = [0u8; 512];
     // The proxy sends nothing after its answer until the client speaks.
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tcp.read(&mut buffer).await.context("reading the CONNECT answer")?;
+        let n = tcp
+            .read(&mut buffer)
+            .await
+            .context("reading the CONNECT answer")?;
         if n == 0 || answer.len() > 16 * 1024 {
             bail!("the proxy closed the connection or sent no end of headers");
         }
@@ -187,7 +201,7 @@ async fn proxy_connect(tcp: &mut TcpStream, to: SocketAddr) -> Result<()> {
     }
     let status_line = String::from_utf8_lossy(&answer);
     let status_line = status_line.lines().next().unwrap_or_default();
-    if !status_line.split_whitespace().nth(1).is_some_and(|code| code == "200") {
+    if status_line.split_whitespace().nth(1) != Some("200") {
         bail!("CONNECT {to}: the proxy answered {status_line:?}");
     }
     Ok(())
@@ -252,265 +266,6 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Failures of one loop: counted, the first kept, and too many in a row
-/// end the loop.
-#[derive(Default)]
-struct Failures {
-    count: u64,
-    in_a_row: u64,
-    first: Option<String>,
-}
-
-impl Failures {
-    fn record(&mut self, error: &anyhow::Error) {
-        self.count += 1;
-        self.in_a_row += 1;
-        self.first.get_or_insert_with(|| format!("{error:#}"));
-    }
-
-    fn too_many(&self) -> bool {
-        self.in_a_row >= MAX_FAILURES_IN_A_ROW
-    }
-}
-
-/// Runs `tasks` copies of `task` and sums their counts and failures.
-async fn spawn_all<F, Fut>(tasks: usize, task: F) -> (u64, Failures)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (u64, Failures)> + Send + 'static,
-{
-    let handles: Vec<_> = (0..tasks).map(|_| tokio::spawn(task())).collect();
-    let mut total = 0;
-    let mut failures = Failures::default();
-    for handle in handles {
-        match handle.await {
-            Ok((count, task_failures)) => {
-                total += count;
-                failures.count += task_failures.count;
-                if failures.first.is_none() {
-                    failures.first = task_failures.first;
-                }
-            }
-            Err(error) => {
-                failures.count += 1;
-                failures.first.get_or_insert_with(|| error.to_string());
-            }
-        }
-    }
-    (total, failures)
-}
-
-async fn first_peer_port(target: &Target) -> Result<u16> {
-    let (mut connection, peer_port) = target.open().await.context("first connection")?;
-    target
-        .get(&mut connection.sender, "/hello")
-        .await
-        .context("first request")?;
-    connection.close().await;
-    Ok(peer_port)
-}
-
-async fn keep_alive(
-    target: &Arc<Target>,
-    connections: usize,
-    warmup: Duration,
-    time: Duration,
-) -> Result<ClientRun> {
-    let peer_port = first_peer_port(target).await?;
-    let start = Instant::now() + warmup;
-    let end = start + time;
-    let (count, failures) = spawn_all(connections, || {
-        let target = Arc::clone(target);
-        async move {
-            let mut counted = 0;
-            let mut failures = Failures::default();
-            let mut open: Option<Connection> = None;
-            while Instant::now() < end && !failures.too_many() {
-                let connection = match open.take() {
-                    Some(connection) => connection,
-                    None => match target.open().await {
-                        Ok((connection, _)) => connection,
-                        Err(error) => {
-                            failures.record(&error);
-                            continue;
-                        }
-                    },
-                };
-                let mut connection = connection;
-                match target.get(&mut connection.sender, "/hello").await {
-                    Ok(_) => {
-                        failures.in_a_row = 0;
-                        let now = Instant::now();
-                        if now >= start && now < end {
-                            counted += 1;
-                        }
-                        open = Some(connection);
-                    }
-                    Err(error) => failures.record(&error),
-                }
-            }
-            if let Some(connection) = open {
-                connection.close().await;
-            }
-            (counted, failures)
-        }
-    })
-    .await;
-    Ok(ClientRun {
-        count,
-        failures: failures.count,
-        first_failure: failures.first,
-        elapsed_ns: nanos(time),
-        peer_port,
-        ..ClientRun::default()
-    })
-}
-
-async fn new_connections(
-    target: &Arc<Target>,
-    in_flight: usize,
-    time: Duration,
-) -> Result<ClientRun> {
-    let peer_port = first_peer_port(target).await?;
-    let start = Instant::now();
-    let end = start + time;
-    let (count, failures) = spawn_all(in_flight, || {
-        let target = Arc::clone(target);
-        async move {
-            let mut count = 0;
-            let mut failures = Failures::default();
-            while Instant::now() < end && !failures.too_many() {
-                let once = async {
-                    let (mut connection, _) = target.open().await?;
-                    let result = target.get(&mut connection.sender, "/hello").await;
-                    connection.close().await;
-                    result
-                };
-                match tokio::time::timeout(IO_TIMEOUT, once).await {
-                    Ok(Ok(_)) => {
-                        count += 1;
-                        failures.in_a_row = 0;
-                    }
-                    Ok(Err(error)) => failures.record(&error),
-                    Err(_) => failures.record(&anyhow::anyhow!("timed out")),
-                }
-            }
-            (count, failures)
-        }
-    })
-    .await;
-    Ok(ClientRun {
-        count,
-        failures: failures.count,
-        first_failure: failures.first,
-        elapsed_ns: nanos(start.elapsed()),
-        peer_port,
-        ..ClientRun::default()
-    })
-}
-
-async fn download(target: &Target, bytes: u64, max_time: Duration) -> Result<ClientRun> {
-    let (mut connection, peer_port) = target.open().await.context("connecting")?;
-    // One small request first, so that the timed part is the body only.
-    target
-        .get(&mut connection.sender, "/hello")
-        .await
-        .context("first request")?;
-    let start = Instant::now();
-    let received = Arc::new(AtomicU64::new(0));
-    let path = format!("/download?bytes={bytes}");
-    let body = async {
-        connection.sender.ready().await.context("connection closed")?;
-        let request = Request::get(path.as_str())
-            .header(header::HOST, &target.host)
-            .body(Empty::new())
-            .context("building a request")?;
-        let response = connection
-            .sender
-            .send_request(request)
-            .await
-            .context("request")?;
-        if response.status() != StatusCode::OK {
-            bail!("{path}: HTTP status {}", response.status());
-        }
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            if let Some(data) = frame.context("reading the body")?.data_ref() {
-                received.fetch_add(data.len() as u64, Ordering::Relaxed);
-            }
-        }
-        Ok(())
-    };
-    let (complete, failure) = match tokio::time::timeout(max_time, body).await {
-        Ok(Ok(())) => (true, None),
-        Ok(Err(error)) => (false, Some(format!("{error:#}"))),
-        Err(_) => (false, None),
-    };
-    let elapsed = start.elapsed();
-    let count = received.load(Ordering::Relaxed);
-    if complete && count != bytes {
-        bail!("the download ended after {count} of {bytes} bytes");
-    }
-    Ok(ClientRun {
-        count,
-        failures: u64::from(failure.is_some()),
-        first_failure: failure,
-        elapsed_ns: nanos(elapsed),
-        peer_port,
-        complete,
-        cpu_ns: 0,
-    })
-}
-
-async fn hold_idle(
-    target: &Arc<Target>,
-    connections: usize,
-    in_flight: usize,
-) -> Result<(ClientRun, Vec<Connection>)> {
-    let start = Instant::now();
-    let mut held = Vec::with_capacity(connections);
-    let mut failures = Failures::default();
-    let mut peer_port = 0;
-    while held.len() < connections && !failures.too_many() {
-        let batch = in_flight.min(connections - held.len());
-        let opening: Vec<_> = (0..batch)
-            .map(|_| {
-                let target = Arc::clone(target);
-                tokio::spawn(async move {
-                    let (mut connection, port) = target.open().await?;
-                    target.get(&mut connection.sender, "/hello").await?;
-                    anyhow::Ok((connection, port))
-                })
-            })
-            .collect();
-        for opened in opening {
-            match opened.await.context("opening task")? {
-                Ok((connection, port)) => {
-                    peer_port = port;
-                    failures.in_a_row = 0;
-                    held.push(connection);
-                }
-                Err(error) => failures.record(&error),
-            }
-        }
-    }
-    Ok((
-        ClientRun {
-            count: held.len() as u64,
-            failures: failures.count,
-            first_failure: failures.first,
-            elapsed_ns: nanos(start.elapsed()),
-            peer_port,
-            ..ClientRun::default()
-        },
-        held,
-    ))
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// User and system CPU of this process.

@@ -1,6 +1,6 @@
 //! The HTTPS upstream of `bench https` (child side): hyper over rustls
-//! (ring), HTTP/1.1 and HTTP/2 by ALPN, on 127.0.0.1, a tokio runtime with
-//! one worker per CPU.
+//! (ring), HTTP/1.1 and HTTP/2 by ALPN (or HTTP/1.1 only), on 127.0.0.1,
+//! a tokio runtime with one worker per CPU.
 //!
 //! - `GET /hello`: 64 bytes;
 //! - `GET /download?bytes=N`: N bytes made on the fly from one shared
@@ -33,31 +33,39 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 /// The small response.
-pub const HELLO: &[u8; 64] = b"hello from the bench upstream; 64 bytes of body, no more, no less";
+pub const HELLO: &[u8; 64] = b"hello from the bench upstream; 64 bytes of body, no more no less";
 /// Download bodies are sent in slices of this one buffer.
 const CHUNK: usize = 256 * 1024;
 const BACKLOG: u32 = 4096;
 
 type ResponseBody = Either<Full<Bytes>, Download>;
 
-pub fn run(cert: &Path, key: &Path) -> Result<()> {
+pub fn run(cert: &Path, key: &Path, http1_only: bool) -> Result<()> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .with_context(|| format!("reading {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS versions")?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .context("the upstream's certificate")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("the upstream's certificate")?;
+    config.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let chunk = Bytes::from(vec![b'x'; CHUNK]);
 
+    // One worker per CPU, set explicitly: TOKIO_WORKER_THREADS in the
+    // environment (an experiment on the gateway's runtime) must not
+    // change the upstream.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
         .enable_all()
         .build()
         .context("starting the upstream's runtime")?;
@@ -155,7 +163,8 @@ impl Body for Download {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
-        let n = usize::try_from(self.remaining).map_or(self.chunk.len(), |r| r.min(self.chunk.len()));
+        let n =
+            usize::try_from(self.remaining).map_or(self.chunk.len(), |r| r.min(self.chunk.len()));
         self.remaining -= n as u64;
         Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
     }

@@ -28,6 +28,9 @@ enum Role {
         /// Private key (PEM).
         #[arg(long)]
         key: PathBuf,
+        /// Offer only HTTP/1.1 by ALPN (else h2 first, then HTTP/1.1).
+        #[arg(long)]
+        http1_only: bool,
     },
     /// One client workload, run inside a cgroup; prints one JSON line.
     Client(ClientArgs),
@@ -101,7 +104,11 @@ pub enum Workload {
 pub fn run(args: &Args) -> Result<()> {
     raise_fd_limit();
     match &args.role {
-        Role::Server { cert, key } => server::run(cert, key),
+        Role::Server {
+            cert,
+            key,
+            http1_only,
+        } => server::run(cert, key, *http1_only),
         Role::Client(client) => {
             join_cgroup(&client.cgroup)?;
             client::run(client)
@@ -138,7 +145,8 @@ fn raise_fd_limit() {
     };
     // SAFETY: `limit` is a valid rlimit for the kernel to fill and read.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0
+            && limit.rlim_cur < limit.rlim_max
         {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit);
