@@ -17,6 +17,7 @@ mod machine;
 mod machine_load;
 mod percentile;
 mod redirect;
+mod scratch_files;
 mod table;
 
 use anyhow::{Result, bail};
