@@ -51,7 +51,8 @@ pub struct Listeners {
     agent_cgroups: Vec<Cgroup>,
     by_cookie: HashMap<u64, Entry>,
     failed: HashMap<u64, Instant>,
-    warned_net_raw: HashSet<u32>,
+    /// Agent processes already checked for `CAP_NET_RAW`.
+    checked_pids: HashSet<u32>,
 }
 
 impl Listeners {
@@ -71,7 +72,7 @@ impl Listeners {
             agent_cgroups,
             by_cookie: HashMap::new(),
             failed: HashMap::new(),
-            warned_net_raw: HashSet::new(),
+            checked_pids: HashSet::new(),
         }
     }
 
@@ -151,7 +152,7 @@ impl Listeners {
     /// Closes the listeners of namespaces no agent process is in any more,
     /// and warns about agent processes that could go around the gateway.
     fn collect_garbage(&mut self) {
-        let pids: Vec<u32> = self
+        let pids: HashSet<u32> = self
             .agent_cgroups
             .iter()
             .flat_map(Cgroup::pids_recursive)
@@ -160,16 +161,17 @@ impl Listeners {
             .iter()
             .filter_map(|&p| process::netns_inode(p))
             .collect();
-        for &pid in &pids {
-            if !self.warned_net_raw.contains(&pid) && process::has_cap_net_raw(pid) {
+        // A warning is advice, not enforcement: each process is looked at
+        // once, when it first shows up, rather than re-read every sweep.
+        for &pid in pids.difference(&self.checked_pids) {
+            if process::has_cap_net_raw(pid) {
                 tracing::warn!(
                     pid,
                     "agent process has CAP_NET_RAW: its packet sockets are not redirected; drop the capability (e.g. --cap-drop NET_RAW)"
                 );
-                self.warned_net_raw.insert(pid);
             }
         }
-        self.warned_net_raw.retain(|pid| pids.contains(pid));
+        self.checked_pids = pids;
         let dead: Vec<u64> = self
             .by_cookie
             .iter()

@@ -214,7 +214,7 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// Moves this process into the cgroup at `dir` and checks that it is there.
-fn join_cgroup(dir: &Path) -> Result<()> {
+pub fn join_cgroup(dir: &Path) -> Result<()> {
     let procs = dir.join("cgroup.procs");
     // "0" means the writing process.
     fs::write(&procs, "0")

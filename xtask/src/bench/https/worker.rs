@@ -3,11 +3,10 @@
 //! runs them from an optimised build of xtask (see `worker_exe.rs`), so
 //! that neither the upstream nor the clients are what limits a figure.
 
-use std::fs;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 
 use super::{client, server};
 
@@ -110,29 +109,10 @@ pub fn run(args: &Args) -> Result<()> {
             http1_only,
         } => server::run(cert, key, *http1_only),
         Role::Client(client) => {
-            join_cgroup(&client.cgroup)?;
+            crate::bench::client::join_cgroup(&client.cgroup)?;
             client::run(client)
         }
     }
-}
-
-/// Moves this process into the cgroup at `dir` and checks that it is
-/// there (as `bench::client` does for the TCP benchmark's clients).
-fn join_cgroup(dir: &Path) -> Result<()> {
-    let procs = dir.join("cgroup.procs");
-    // "0" means the writing process.
-    fs::write(&procs, "0")
-        .with_context(|| format!("joining the cgroup: writing to {}", procs.display()))?;
-    let ours = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
-    let v2 = ours
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))
-        .unwrap_or_default();
-    let name = dir.file_name().unwrap_or_default().to_string_lossy();
-    if !v2.ends_with(&format!("/{name}")) {
-        bail!("joined {} but /proc/self/cgroup says {v2:?}", dir.display());
-    }
-    Ok(())
 }
 
 /// Raises the soft limit of open files to the hard one (allowed without
