@@ -1,6 +1,9 @@
 //! Addresses as the `cgroup_sock_addr` context holds them, and the
 //! socket kinds the programs care about.
 
+use core::ptr::read_volatile;
+
+use aya_ebpf::bindings::bpf_sock_addr;
 use gateway_common::Ip6Bytes;
 
 pub const SOCK_STREAM: u32 = 1;
@@ -82,4 +85,59 @@ pub fn loopback_for(dst: &Ip6Bytes) -> Ip6Bytes {
 #[inline(always)]
 pub fn is_listener6(addr: &Ip6Bytes, port: u16, listen_port: u16) -> bool {
     port == listen_port && (*addr == LOOPBACK6 || *addr == gateway_common::v4_mapped(LOOPBACK4))
+}
+
+// Context fields are read with `read_volatile`: the verifier accepts
+// context reads only at a constant offset from the context pointer, and
+// volatile reads keep the compiler from turning them into loads through a
+// computed pointer.
+
+/// The IPv4 address and port of a `cgroup_sock_addr` context.
+///
+/// # Safety
+/// `addr` must be the context pointer the kernel passed to the program.
+#[inline(always)]
+pub unsafe fn user4(addr: *const bpf_sock_addr) -> ([u8; 4], u16) {
+    // SAFETY: upheld by the caller; each read is of one context field.
+    unsafe {
+        (
+            read_volatile(&raw const (*addr).user_ip4).to_ne_bytes(),
+            port_from_user(read_volatile(&raw const (*addr).user_port)),
+        )
+    }
+}
+
+/// The IPv6 address and port of a `cgroup_sock_addr` context.
+///
+/// # Safety
+/// As for [`user4`].
+#[inline(always)]
+pub unsafe fn user6(addr: *const bpf_sock_addr) -> (Ip6Bytes, u16) {
+    // SAFETY: upheld by the caller; each read is of one context field.
+    unsafe {
+        (
+            ip6_bytes([
+                read_volatile(&raw const (*addr).user_ip6[0]),
+                read_volatile(&raw const (*addr).user_ip6[1]),
+                read_volatile(&raw const (*addr).user_ip6[2]),
+                read_volatile(&raw const (*addr).user_ip6[3]),
+            ]),
+            port_from_user(read_volatile(&raw const (*addr).user_port)),
+        )
+    }
+}
+
+/// The socket type and protocol of a `cgroup_sock_addr` context.
+///
+/// # Safety
+/// As for [`user4`].
+#[inline(always)]
+pub unsafe fn socket_kind(addr: *const bpf_sock_addr) -> (u32, u32) {
+    // SAFETY: upheld by the caller.
+    unsafe {
+        (
+            read_volatile(&raw const (*addr).type_),
+            read_volatile(&raw const (*addr).protocol),
+        )
+    }
 }

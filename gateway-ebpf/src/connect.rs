@@ -17,17 +17,12 @@ use gateway_common::{DNS_PORT, Ip6Bytes, NetnsEvent, SOCKET_CONNECTING, SOCKET_D
 
 use crate::{
     addr::{
-        LOOPBACK4, ip6_bytes, ip6_words, is_listener6, is_tcp, is_udp, loopback_for,
-        port_from_user, port_to_user,
+        LOOPBACK4, ip6_words, is_listener6, is_tcp, is_udp, loopback_for, port_to_user,
+        socket_kind, user4, user6,
     },
     agent::initial_socket_state,
     maps::{LISTEN_PORT, NETNS_EVENTS, NETNS_READY, socket_state, socket_state_or_create},
 };
-
-// Context fields are read with `read_volatile`: the verifier accepts
-// context reads only at a constant offset from the context pointer, and
-// volatile reads keep the compiler from turning them into loads through a
-// computed pointer.
 
 pub const ALLOW: i32 = 1;
 pub const DENY: i32 = 0;
@@ -43,21 +38,11 @@ pub fn gw_connect6(ctx: SockAddrContext) -> i32 {
 }
 
 fn try_connect4(ctx: &SockAddrContext) -> Option<i32> {
-    // SAFETY: `sock_addr` is the context pointer the kernel passed in; the
-    // verifier checks every field access against `struct bpf_sock_addr`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: plain field reads of the context (see the note at the top).
-    let (sock_type, protocol, user_ip4, user_port) = unsafe {
-        (
-            read_volatile(&raw const addr.type_),
-            read_volatile(&raw const addr.protocol),
-            read_volatile(&raw const addr.user_ip4),
-            read_volatile(&raw const addr.user_port),
-        )
-    };
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (dst_ip, dst_port) = unsafe { user4(ctx.sock_addr) };
+    // SAFETY: as above.
+    let (sock_type, protocol) = unsafe { socket_kind(ctx.sock_addr) };
     let listen_port = LISTEN_PORT.load();
-    let dst_ip = user_ip4.to_ne_bytes();
-    let dst_port = port_from_user(user_port);
     let phase = phase_for(ctx, sock_type, protocol, dst_port)?;
     if dst_ip == LOOPBACK4 && dst_port == listen_port {
         // Already aimed at the gateway: a direct connect to the listener,
@@ -66,39 +51,42 @@ fn try_connect4(ctx: &SockAddrContext) -> Option<i32> {
         return Some(ALLOW);
     }
     record_destination(ctx, v4_mapped(dst_ip), dst_port, phase)?;
-    addr.user_ip4 = u32::from_ne_bytes(LOOPBACK4);
-    addr.user_port = port_to_user(listen_port);
+    redirect4(ctx, listen_port);
     Some(ALLOW)
 }
 
 fn try_connect6(ctx: &SockAddrContext) -> Option<i32> {
-    // SAFETY: as in `try_connect4`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: plain field reads of the context (see the note at the top).
-    let (sock_type, protocol, user_ip6, user_port) = unsafe {
-        (
-            read_volatile(&raw const addr.type_),
-            read_volatile(&raw const addr.protocol),
-            [
-                read_volatile(&raw const addr.user_ip6[0]),
-                read_volatile(&raw const addr.user_ip6[1]),
-                read_volatile(&raw const addr.user_ip6[2]),
-                read_volatile(&raw const addr.user_ip6[3]),
-            ],
-            read_volatile(&raw const addr.user_port),
-        )
-    };
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (dst_ip, dst_port) = unsafe { user6(ctx.sock_addr) };
+    // SAFETY: as above.
+    let (sock_type, protocol) = unsafe { socket_kind(ctx.sock_addr) };
     let listen_port = LISTEN_PORT.load();
-    let dst_ip = ip6_bytes(user_ip6);
-    let dst_port = port_from_user(user_port);
     let phase = phase_for(ctx, sock_type, protocol, dst_port)?;
     if is_listener6(&dst_ip, dst_port, listen_port) {
         return Some(ALLOW);
     }
     record_destination(ctx, dst_ip, dst_port, phase)?;
-    addr.user_ip6 = ip6_words(loopback_for(&dst_ip));
-    addr.user_port = port_to_user(listen_port);
+    redirect6(ctx, &dst_ip, listen_port);
     Some(ALLOW)
+}
+
+/// Points an IPv4 connect or send at the gateway's listener.
+#[inline(always)]
+pub fn redirect4(ctx: &SockAddrContext, listen_port: u16) {
+    // SAFETY: `sock_addr` is the context pointer; these fields are
+    // writable in connect and sendmsg programs.
+    let addr = unsafe { &mut *ctx.sock_addr };
+    addr.user_ip4 = u32::from_ne_bytes(LOOPBACK4);
+    addr.user_port = port_to_user(listen_port);
+}
+
+/// Points an IPv6 connect or send for `dst` at the gateway's listener.
+#[inline(always)]
+pub fn redirect6(ctx: &SockAddrContext, dst: &Ip6Bytes, listen_port: u16) {
+    // SAFETY: as in `redirect4`.
+    let addr = unsafe { &mut *ctx.sock_addr };
+    addr.user_ip6 = ip6_words(loopback_for(dst));
+    addr.user_port = port_to_user(listen_port);
 }
 
 /// TCP is redirected; UDP only to port 53 (DNS, answered by the gateway);

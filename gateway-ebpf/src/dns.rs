@@ -11,91 +11,67 @@ use core::ptr::read_volatile;
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
 use aya_log_ebpf::debug;
-use gateway_common::{DNS_PORT, SOCKET_DNS, v4_mapped};
+use gateway_common::{DNS_PORT, Ip6Bytes, SOCKET_DNS, v4_mapped};
 
 use crate::{
-    addr::{
-        LOOPBACK4, ip6_bytes, ip6_words, is_listener6, is_v4_mapped, loopback_for, port_from_user,
-        port_to_user,
-    },
-    connect::{ALLOW, DENY, record_destination},
+    addr::{LOOPBACK4, ip6_words, is_listener6, is_v4_mapped, port_to_user, user4, user6},
+    connect::{ALLOW, DENY, record_destination, redirect4, redirect6},
     maps::{LISTEN_PORT, socket_state},
 };
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn gw_sendmsg4(ctx: SockAddrContext) -> i32 {
-    // SAFETY: `sock_addr` is the context pointer; the verifier checks each
-    // field access. Reads are volatile, as in `connect`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: as above.
-    let (user_ip4, user_port) = unsafe {
-        (
-            read_volatile(&raw const addr.user_ip4),
-            read_volatile(&raw const addr.user_port),
-        )
-    };
-    let port = port_from_user(user_port);
-    if port != DNS_PORT {
-        debug!(&ctx, "UDP send refused: port {} is not DNS", port);
-        return DENY;
-    }
-    if record_destination(&ctx, v4_mapped(user_ip4.to_ne_bytes()), port, SOCKET_DNS).is_none() {
-        return DENY;
-    }
-    addr.user_ip4 = u32::from_ne_bytes(LOOPBACK4);
-    addr.user_port = port_to_user(LISTEN_PORT.load());
-    ALLOW
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (server, port) = unsafe { user4(ctx.sock_addr) };
+    send_to_gateway(&ctx, v4_mapped(server), port, Family::V4)
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn gw_sendmsg6(ctx: SockAddrContext) -> i32 {
-    // SAFETY: as in `gw_sendmsg4`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: as above.
-    let (user_ip6, user_port) = unsafe {
-        (
-            [
-                read_volatile(&raw const addr.user_ip6[0]),
-                read_volatile(&raw const addr.user_ip6[1]),
-                read_volatile(&raw const addr.user_ip6[2]),
-                read_volatile(&raw const addr.user_ip6[3]),
-            ],
-            read_volatile(&raw const addr.user_port),
-        )
-    };
-    let port = port_from_user(user_port);
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (server, port) = unsafe { user6(ctx.sock_addr) };
+    send_to_gateway(&ctx, server, port, Family::V6)
+}
+
+/// Which program runs: only that family's context fields may be written.
+enum Family {
+    V4,
+    V6,
+}
+
+/// Sends a datagram for `server:port` to the gateway if it is DNS;
+/// refuses it otherwise.
+#[inline(always)]
+fn send_to_gateway(ctx: &SockAddrContext, server: Ip6Bytes, port: u16, family: Family) -> i32 {
     if port != DNS_PORT {
-        debug!(&ctx, "UDP send refused: port {} is not DNS", port);
+        debug!(ctx, "UDP send refused: port {} is not DNS", port);
         return DENY;
     }
-    let dst = ip6_bytes(user_ip6);
-    if record_destination(&ctx, dst, port, SOCKET_DNS).is_none() {
+    if record_destination(ctx, server, port, SOCKET_DNS).is_none() {
         return DENY;
     }
-    addr.user_ip6 = ip6_words(loopback_for(&dst));
-    addr.user_port = port_to_user(LISTEN_PORT.load());
+    let listen_port = LISTEN_PORT.load();
+    match family {
+        Family::V4 => redirect4(ctx, listen_port),
+        Family::V6 => redirect6(ctx, &server, listen_port),
+    }
     ALLOW
 }
 
 #[cgroup_sock_addr(recvmsg4)]
 pub fn gw_recvmsg4(ctx: SockAddrContext) -> i32 {
-    // SAFETY: as in `gw_sendmsg4`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: as above.
-    let (user_ip4, user_port) = unsafe {
-        (
-            read_volatile(&raw const addr.user_ip4),
-            read_volatile(&raw const addr.user_port),
-        )
-    };
-    if user_ip4.to_ne_bytes() != LOOPBACK4 || port_from_user(user_port) != LISTEN_PORT.load() {
-        return ALLOW;
-    }
-    if let Some((server, port)) = dns_server(&ctx)
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (source, port) = unsafe { user4(ctx.sock_addr) };
+    if source == LOOPBACK4
+        && port == LISTEN_PORT.load()
+        && let Some((server, server_port)) = dns_server(&ctx)
         && is_v4_mapped(&server)
     {
+        // SAFETY: `sock_addr` is the context pointer; recvmsg programs may
+        // write the source address the application sees.
+        let addr = unsafe { &mut *ctx.sock_addr };
         addr.user_ip4 = u32::from_ne_bytes([server[12], server[13], server[14], server[15]]);
-        addr.user_port = port_to_user(port);
+        addr.user_port = port_to_user(server_port);
     }
     // recvmsg programs cannot refuse; they only rewrite.
     ALLOW
@@ -103,37 +79,22 @@ pub fn gw_recvmsg4(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(recvmsg6)]
 pub fn gw_recvmsg6(ctx: SockAddrContext) -> i32 {
-    // SAFETY: as in `gw_sendmsg4`.
-    let addr = unsafe { &mut *ctx.sock_addr };
-    // SAFETY: as above.
-    let (user_ip6, user_port) = unsafe {
-        (
-            [
-                read_volatile(&raw const addr.user_ip6[0]),
-                read_volatile(&raw const addr.user_ip6[1]),
-                read_volatile(&raw const addr.user_ip6[2]),
-                read_volatile(&raw const addr.user_ip6[3]),
-            ],
-            read_volatile(&raw const addr.user_port),
-        )
-    };
-    if !is_listener6(
-        &ip6_bytes(user_ip6),
-        port_from_user(user_port),
-        LISTEN_PORT.load(),
-    ) {
-        return ALLOW;
-    }
-    if let Some((server, port)) = dns_server(&ctx) {
+    // SAFETY: `sock_addr` is the context pointer the kernel passed in.
+    let (source, port) = unsafe { user6(ctx.sock_addr) };
+    if is_listener6(&source, port, LISTEN_PORT.load())
+        && let Some((server, server_port)) = dns_server(&ctx)
+    {
+        // SAFETY: as in `gw_recvmsg4`.
+        let addr = unsafe { &mut *ctx.sock_addr };
         addr.user_ip6 = ip6_words(server);
-        addr.user_port = port_to_user(port);
+        addr.user_port = port_to_user(server_port);
     }
     ALLOW
 }
 
 /// The name server this DNS socket last addressed.
 #[inline(always)]
-fn dns_server(ctx: &SockAddrContext) -> Option<(gateway_common::Ip6Bytes, u16)> {
+fn dns_server(ctx: &SockAddrContext) -> Option<(Ip6Bytes, u16)> {
     // SAFETY: a context field read; the kernel provides the socket.
     let sk = unsafe { read_volatile(&raw const (*ctx.sock_addr).__bindgen_anon_1.sk) };
     if sk.is_null() {
