@@ -47,6 +47,9 @@ pub enum Command {
         /// Extra CA certificates (PEM) to trust for upstreams.
         #[arg(long)]
         upstream_ca_file: Option<PathBuf>,
+        /// Root-only directory of the vault and the approvals database.
+        #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
         /// DNS server (`ip:port`) for upstream names; repeatable. Default:
         /// the host's resolv.conf.
         #[arg(long = "nameserver", value_name = "IP:PORT")]

@@ -16,6 +16,9 @@ use crate::{
 
 pub const DEFAULT_LISTEN_PORT: u16 = 15001;
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/gateway";
+/// Where the gateway keeps what must outlive it: the vault, the approvals
+/// and audit database.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gateway";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,6 +40,8 @@ pub enum ConfigError {
 pub struct Config {
     pub listen_port: u16,
     pub pin_dir: PathBuf,
+    /// Root-only directory for the vault and the approvals/audit database.
+    pub state_dir: PathBuf,
     pub agents: Vec<AgentConfig>,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
@@ -90,6 +95,7 @@ struct RawConfig {
 struct RawGateway {
     listen_port: Option<u16>,
     pin_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     ca_dir: Option<PathBuf>,
     upstream_ca_file: Option<PathBuf>,
 }
@@ -162,6 +168,10 @@ impl Config {
                 .gateway
                 .pin_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)),
+            state_dir: raw
+                .gateway
+                .state_dir
+                .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d)),
             agents,
             tls: TlsSettings {
                 ca_dir: raw

@@ -35,6 +35,7 @@ const CAP_NET_RAW: libc::c_ulong = 13;
 pub struct ExecOptions<'a> {
     pub policy: Option<&'a Path>,
     pub listen_port: u16,
+    pub state_dir: PathBuf,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
 }
@@ -44,6 +45,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
     let ExecOptions {
         policy,
         listen_port,
+        state_dir,
         tls,
         resolver,
     } = options;
@@ -62,6 +64,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
     let config = Config {
         listen_port,
         pin_dir: PathBuf::from(format!("/sys/fs/bpf/gateway-exec-{id}")),
+        state_dir,
         agents: vec![AgentConfig {
             name: "exec".into(),
             cgroup: relative,

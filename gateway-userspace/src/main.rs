@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             listen_port,
             ca_dir,
             upstream_ca_file,
+            state_dir,
             nameservers,
             resolve,
             command,
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             exec::ExecOptions {
                 policy: policy.as_deref(),
                 listen_port: *listen_port,
+                state_dir: state_dir.clone(),
                 tls: config::TlsSettings {
                     ca_dir: ca_dir.clone(),
                     upstream_ca_file: upstream_ca_file.clone(),
