@@ -4,6 +4,7 @@
 
 mod addr;
 mod agent;
+mod approvals;
 mod bpf;
 mod ca_cmd;
 mod cgroup;
