@@ -50,6 +50,10 @@ pub enum Command {
         /// Root-only directory of the vault and the approvals database.
         #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
+        /// The agent name the command runs as: which secrets' placeholders
+        /// it gets (as environment variables) and may use.
+        #[arg(long, default_value = "exec")]
+        agent: String,
         /// DNS server (`ip:port`) for upstream names; repeatable. Default:
         /// the host's resolv.conf.
         #[arg(long = "nameserver", value_name = "IP:PORT")]
@@ -71,6 +75,12 @@ pub enum Command {
     Ca {
         #[command(subcommand)]
         command: CaCommand,
+    },
+    /// The credentials vault: secrets the gateway injects in place of the
+    /// placeholders agents hold.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
     },
     /// Remove a gateway's pinned programs: its agents go direct again.
     Detach {
@@ -108,6 +118,65 @@ pub enum PolicyCommand {
         /// A request header, `Name: value`; repeatable.
         #[arg(long = "header", short = 'H')]
         headers: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Add or replace (rotate) a secret; its value is read from standard
+    /// input, never from the command line. A running gateway picks it up
+    /// within a second.
+    #[command(group(clap::ArgGroup::new("position").required(true)))]
+    #[command(group(clap::ArgGroup::new("who").required(true)))]
+    Set {
+        /// The secret's name; agents get its placeholder in this
+        /// environment variable.
+        name: String,
+        /// A host the secret may be sent to: exact, or `*.example.org`
+        /// for any name below it. Repeatable.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// An agent (`[[agents]] name`) that may use it. Repeatable.
+        #[arg(long = "agent", group = "who")]
+        agents: Vec<String>,
+        /// Every agent may use it.
+        #[arg(long, group = "who")]
+        any_agent: bool,
+        /// A header and its value, `{}` where the secret goes:
+        /// `'Authorization: Bearer {}'`.
+        #[arg(long, group = "position", value_name = "NAME: FORMAT")]
+        header: Option<String>,
+        /// The query parameter whose value is the secret.
+        #[arg(long, group = "position", value_name = "KEY")]
+        query: Option<String>,
+        /// A path piece, `{}` where the secret goes: `'/bot{}/'`.
+        #[arg(long, group = "position", value_name = "TEMPLATE")]
+        path: Option<String>,
+        /// Basic auth with this user name; the secret is the password.
+        #[arg(long, group = "position", value_name = "USER")]
+        basic_auth: Option<String>,
+        #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Show each secret's name, binding and whether it opens; never values.
+    List {
+        #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Remove a secret.
+    Rm {
+        name: String,
+        #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Print an agent's placeholders as an env file (`NAME=gwph-…`), for
+    /// `docker run --env-file` or `podman run --env-file`.
+    Env {
+        /// The agent (`[[agents]] name`; `exec` for `gateway exec`).
+        #[arg(long)]
+        agent: String,
+        #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
 }
 

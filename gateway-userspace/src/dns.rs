@@ -3,7 +3,9 @@
 //! A name is answered only if some agent's policy has a rule that could
 //! allow it; every other name gets NXDOMAIN without being looked up, so
 //! a query cannot carry data out to a name an attacker controls.
-//! Addresses come from the gateway's own resolver.
+//! Addresses come from the gateway's own resolver. A name with a
+//! credential placeholder in it is refused and recorded as an
+//! exfiltration attempt, whatever the policies say.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -16,7 +18,12 @@ use hickory_resolver::proto::{
 };
 use tokio::{net::UdpSocket, task::JoinHandle};
 
-use crate::{agent::Agents, resolve::Resolver};
+use crate::{
+    agent::Agents,
+    credentials::{Exfiltration, Place, Reason, record_exfiltration},
+    resolve::Resolver,
+    vault::Placeholder,
+};
 
 /// TTL of the answers: short, so that a policy change or an upstream's
 /// new address shows soon.
@@ -72,6 +79,20 @@ impl DnsResponder {
         };
         let name = question.name().to_string();
         let host = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some((_, placeholder)) = Placeholder::find_all(host.as_bytes()).into_iter().next() {
+            // A placeholder as a label: data leaving through a name.
+            record_exfiltration(&Exfiltration {
+                agent: "(dns)".into(),
+                secret: None,
+                host: host.clone(),
+                place: Place::DnsName,
+                reason: Reason::UnboundPosition,
+                placeholder,
+                request_id: format!("dns-{}", request.metadata.id),
+            });
+            response.metadata.response_code = ResponseCode::Refused;
+            return response.to_vec().ok();
+        }
         if !self
             .agents
             .iter()

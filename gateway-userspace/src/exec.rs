@@ -27,6 +27,7 @@ use crate::{
     privileges::require_root,
     resolve::ResolverSettings,
     tls::{CaError, CertificateAuthority},
+    vault::{self, KEY_ENV, Placeholder},
 };
 
 const CAP_NET_RAW: libc::c_ulong = 13;
@@ -36,6 +37,8 @@ pub struct ExecOptions<'a> {
     pub policy: Option<&'a Path>,
     pub listen_port: u16,
     pub state_dir: PathBuf,
+    /// The agent name the command runs as (which placeholders it gets).
+    pub agent: String,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
 }
@@ -46,9 +49,11 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         policy,
         listen_port,
         state_dir,
+        agent,
         tls,
         resolver,
     } = options;
+    let placeholders = vault::placeholders_for(&state_dir, &agent)?;
     let policy_path = policy.map(Path::to_owned);
     let policy = if let Some(path) = policy {
         Policy::load(path)?
@@ -66,7 +71,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         pin_dir: PathBuf::from(format!("/sys/fs/bpf/gateway-exec-{id}")),
         state_dir,
         agents: vec![AgentConfig {
-            name: "exec".into(),
+            name: agent,
             cgroup: relative,
             policy,
             policy_path,
@@ -80,7 +85,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         tracing::info!(listen_port = running.listen_port, "gateway ready");
         let procs = cgroup.dir.join("cgroup.procs");
         let trust = AgentTrust::install(&config.tls.ca_dir, id)?;
-        let status = run_in_cgroup(command, &procs, trust.as_ref()).await?;
+        let status = run_in_cgroup(command, &procs, trust.as_ref(), &placeholders).await?;
         drop(trust);
         running.stop().await;
         Ok::<_, anyhow::Error>(status)
@@ -143,6 +148,7 @@ async fn run_in_cgroup(
     command: &[String],
     procs: &Path,
     trust: Option<&AgentTrust>,
+    placeholders: &[(String, Placeholder)],
 ) -> anyhow::Result<std::process::ExitStatus> {
     let procs_file = OpenOptions::new()
         .write(true)
@@ -155,6 +161,11 @@ async fn run_in_cgroup(
         for variable in TRUST_VARIABLES {
             cmd.env(variable, &trust.path);
         }
+    }
+    // The agent gets placeholders, never the vault key.
+    cmd.env_remove(KEY_ENV).env_remove("CREDENTIALS_DIRECTORY");
+    for (name, placeholder) in placeholders {
+        cmd.env(name, placeholder.as_str());
     }
     // SAFETY: the closure runs in the child between fork and exec, and
     // only makes async-signal-safe system calls (`write` on a descriptor

@@ -15,6 +15,7 @@ use crate::{
     },
     cgroup::{Cgroup, CgroupError, CgroupRoot},
     config::Config,
+    credentials::Credentials,
     dns::DnsResponder,
     intercept::{InterceptError, Interceptor},
     kernel_log::KernelLogDrain,
@@ -23,10 +24,16 @@ use crate::{
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
+    vault::{
+        VaultError,
+        store::{VaultStore, spawn_reloader as spawn_vault_reloader},
+    },
 };
 
 /// How often policy files are checked for changes.
 const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the vault file is checked for changes (`gateway secret set`).
+const VAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,6 +49,8 @@ pub enum StartError {
     Intercept(#[from] InterceptError),
     #[error(transparent)]
     Resolver(#[from] ResolveError),
+    #[error("opening the vault: {0}")]
+    Vault(#[from] VaultError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -61,6 +70,7 @@ pub struct Running {
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
     kernel_log: Option<KernelLogDrain>,
     reloader: tokio::task::JoinHandle<()>,
+    vault_reloader: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -68,6 +78,7 @@ impl Running {
     pub async fn stop(mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.vault_reloader.abort();
         if let Some(kernel_log) = self.kernel_log.take() {
             kernel_log.stop().await;
         }
@@ -78,6 +89,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.vault_reloader.abort();
     }
 }
 
@@ -122,7 +134,10 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
-    let interceptor = Interceptor::new(&config.tls, resolver.clone())?;
+    let names = config.agents.iter().map(|a| Arc::from(a.name.as_str())).collect();
+    let vault = VaultStore::open(config.state_dir.clone(), names)?;
+    let credentials = Arc::new(Credentials::new(Arc::clone(&vault)));
+    let interceptor = Interceptor::new(&config.tls, resolver.clone(), credentials)?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -162,6 +177,7 @@ pub fn start(
 
     let listeners_task = tokio::spawn(listeners.run(events));
     let reloader = spawn_reloader(reloadable, POLICY_POLL_INTERVAL);
+    let vault_reloader = spawn_vault_reloader(vault, VAULT_POLL_INTERVAL);
     for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
         tracing::info!(agent = %agent.name, cgroup = %cgroup.dir.display(), cgroup_id = cgroup.id, "agent attached");
     }
@@ -172,6 +188,7 @@ pub fn start(
         listeners_task,
         kernel_log: Some(kernel_log),
         reloader,
+        vault_reloader,
     })
 }
 

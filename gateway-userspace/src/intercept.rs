@@ -29,11 +29,15 @@ use tokio::{
 
 use tokio_rustls::LazyConfigAcceptor;
 
-pub use self::upstream::Upstream;
+pub use self::{
+    body::{BoxError, ProxyBody},
+    upstream::Upstream,
+};
 use crate::{
     addr::{ClientAddr, OriginalDstAddr},
     agent::{Agent, AgentId, Agents},
     config::TlsSettings,
+    credentials::Credentials,
     resolve::Resolver,
     tls::{
         CaError, CertificateAuthority, LeafCerts, client_config, server_config,
@@ -47,6 +51,8 @@ pub struct Interceptor {
     /// `None` when the gateway has no CA: TLS is then handled as raw TCP.
     pub tls: Option<AgentTls>,
     pub upstream: Upstream,
+    /// Placeholders swapped for secrets on the way out.
+    pub credentials: Arc<Credentials>,
 }
 
 /// The agent-facing TLS server: certificates minted per server name.
@@ -67,7 +73,11 @@ pub enum InterceptError {
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
-    pub fn new(tls: &TlsSettings, resolver: Resolver) -> Result<Self, InterceptError> {
+    pub fn new(
+        tls: &TlsSettings,
+        resolver: Resolver,
+        credentials: Arc<Credentials>,
+    ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
                 let leaf = Arc::new(LeafCerts::new(ca)?);
@@ -93,6 +103,7 @@ impl Interceptor {
         Ok(Self {
             tls: agent_tls,
             upstream,
+            credentials,
         })
     }
 }

@@ -10,6 +10,7 @@ mod ca_cmd;
 mod cgroup;
 mod cli;
 mod config;
+mod credentials;
 mod detach;
 mod detect;
 mod dns;
@@ -27,7 +28,9 @@ mod process;
 mod proxy;
 mod resolve;
 mod run;
+mod secret_cmd;
 mod tls;
+mod vault;
 
 use std::process::ExitCode;
 
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
             ca_dir,
             upstream_ca_file,
             state_dir,
+            agent,
             nameservers,
             resolve,
             command,
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
                 policy: policy.as_deref(),
                 listen_port: *listen_port,
                 state_dir: state_dir.clone(),
+                agent: agent.clone(),
                 tls: config::TlsSettings {
                     ca_dir: ca_dir.clone(),
                     upstream_ca_file: upstream_ca_file.clone(),
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         }
         Command::Policy { command } => policy_cmd::run(command),
         Command::Ca { command } => ca_cmd::run(command),
+        Command::Secret { command } => secret_cmd::run(command),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,10 @@ use super::body::{ProxyBody, full};
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {
     /// A stable, machine-readable code: `denied`, `approval_required`,
-    /// `misdirected`, `upstream_error`, `upstream_certificate`.
+    /// `misdirected`, `upstream_error`, `upstream_certificate`,
+    /// `exfiltration_blocked` (a credential placeholder where it may not
+    /// go), `upstream_encoded` (a compressed answer to a request that
+    /// carried a secret).
     pub error: &'a str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,7 +13,10 @@ use super::{
     upstream::is_certificate_error,
     websocket,
 };
-use crate::policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts};
+use crate::{
+    credentials::{Injected, Target},
+    policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts},
+};
 
 /// How much of a refused request's body is read (and dropped) so that
 /// the agent reliably gets the refusal.
@@ -52,13 +55,16 @@ pub async fn handle(
     };
     let upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
     let policy = agent.policy();
-    let (parts, body) = request.into_parts();
-    let (prefix, body) = if policy.needs_body() {
+    let credentials = &conn.interceptor.credentials;
+    let (mut parts, body) = request.into_parts();
+    // With secrets in the vault, the first part of every body is looked
+    // at for placeholders before anything is forwarded.
+    let (prefix, body) = if policy.needs_body() || credentials.active() {
         match read_prefix(body, BODY_PREFIX_MAX).await {
             Ok((prefix, body)) => (Some(prefix), body),
             Err(error) => {
                 tracing::debug!(request_id = %id, %error, "reading the request body failed");
-                return Ok(upstream_failure(&id, &*error));
+                return Ok(upstream_failure(&id, &*error, &Injected::none()));
             }
         }
     } else {
@@ -75,12 +81,19 @@ pub async fn handle(
     });
     let (method, path) = (parts.method.as_str(), parts.uri.path());
     let rule = decision.rule.as_ref();
+    let target = Target {
+        agent: agent.name.clone(),
+        host: host.clone(),
+        tls: conn.tls,
+        request_id: id.clone(),
+    };
     match decision.action {
         Action::Allow => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
         }
         Action::Deny => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
+            credentials.check(&parts, prefix.as_deref(), &target);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
             let message = format!(
                 "the gateway's policy for agent {} denies this request",
@@ -96,6 +109,7 @@ pub async fn handle(
         }
         Action::Approve => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request needs approval");
+            credentials.check(&parts, prefix.as_deref(), &target);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
             let message = "this request needs a person's approval, and approvals are not enabled on this gateway".to_owned();
             return Ok(gateway_answer(
@@ -107,7 +121,25 @@ pub async fn handle(
             ));
         }
     }
-    Ok(forward(&conn, &host, Request::from_parts(parts, body), upgrade, id).await)
+    // After the decision, just before forwarding: placeholders become
+    // secrets where bound, and anything else is blocked.
+    let injected = match credentials.inject(&mut parts, prefix.as_deref(), &target) {
+        Ok(injected) => injected,
+        Err(attempt) => {
+            drop(parts);
+            discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
+            return Ok(gateway_answer(
+                StatusCode::FORBIDDEN,
+                "exfiltration_blocked",
+                attempt.message(),
+                None,
+                &id,
+            ));
+        }
+    };
+    let body = credentials.guard_body(body, target);
+    let request = Request::from_parts(parts, body);
+    Ok(forward(&conn, &host, request, upgrade, id, &injected).await)
 }
 
 /// Sends an allowed request upstream and passes the answer back.
@@ -117,6 +149,7 @@ async fn forward(
     request: Request<ProxyBody>,
     upgrade: Option<OnUpgrade>,
     id: String,
+    injected: &Injected,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = request.into_parts();
     parts.uri = match upstream_uri(conn, host, &parts.uri) {
@@ -143,17 +176,44 @@ async fn forward(
                 && response.status() == StatusCode::SWITCHING_PROTOCOLS
             {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
-                websocket::splice(client_upgrade, upstream_upgrade, id);
+                websocket::splice(client_upgrade, upstream_upgrade, id.clone());
                 let (parts, _) = response.into_parts();
-                return Response::from_parts(parts, super::body::full(""));
+                return redacted(
+                    Response::from_parts(parts, super::body::full("")),
+                    injected,
+                    &id,
+                );
             }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers, false);
-            Response::from_parts(parts, stream(body))
+            redacted(Response::from_parts(parts, stream(body)), injected, &id)
+        }
+        Err(error) if crate::credentials::stopped_body(&error) => {
+            // Recorded by the body guard when it stopped the body.
+            let message = "the request body carried a credential placeholder; the gateway stopped the request and recorded it as an exfiltration attempt".to_owned();
+            gateway_answer(StatusCode::FORBIDDEN, "exfiltration_blocked", message, None, &id)
         }
         Err(error) => {
-            tracing::warn!(agent = %conn.agent().name, host, request_id = %id, error = %error_chain(&error), "upstream request failed");
-            upstream_failure(&id, &error)
+            let error_text = injected.redact_str(&error_chain(&error));
+            tracing::warn!(agent = %conn.agent().name, host, request_id = %id, error = %error_text, "upstream request failed");
+            upstream_failure(&id, &error, injected)
+        }
+    }
+}
+
+/// The upstream's response with any secret the request carried taken out.
+fn redacted(response: Response<ProxyBody>, injected: &Injected, id: &str) -> Response<ProxyBody> {
+    match injected.redact_response(response) {
+        Ok(response) => response,
+        Err(refused) => {
+            tracing::warn!(request_id = %id, error = %refused, "upstream response refused");
+            gateway_answer(
+                StatusCode::BAD_GATEWAY,
+                "upstream_encoded",
+                refused.to_string(),
+                None,
+                id,
+            )
         }
     }
 }
@@ -253,19 +313,26 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("proxy-connection");
 }
 
-fn upstream_failure(id: &str, error: &(dyn std::error::Error + 'static)) -> Response<ProxyBody> {
+fn upstream_failure(
+    id: &str,
+    error: &(dyn std::error::Error + 'static),
+    injected: &Injected,
+) -> Response<ProxyBody> {
     let (code, message) = if is_certificate_error(error) {
         (
             "upstream_certificate",
             format!(
                 "the upstream's TLS certificate failed verification: {}",
-                error_chain(error)
+                injected.redact_str(&error_chain(error))
             ),
         )
     } else {
         (
             "upstream_error",
-            format!("the upstream could not be reached: {}", error_chain(error)),
+            format!(
+                "the upstream could not be reached: {}",
+                injected.redact_str(&error_chain(error))
+            ),
         )
     };
     gateway_answer(StatusCode::BAD_GATEWAY, code, message, None, id)
