@@ -22,6 +22,9 @@ mod record;
 mod redact;
 mod scan;
 
+#[cfg(test)]
+mod tests;
+
 use std::{fmt, sync::Arc};
 
 use http::request::Parts;

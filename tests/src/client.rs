@@ -49,6 +49,7 @@ pub struct TimedCommand {
     cgroup_procs: Option<CString>,
     netns: Option<File>,
     timeout: Duration,
+    stdin: Option<Vec<u8>>,
 }
 
 impl TimedCommand {
@@ -60,6 +61,7 @@ impl TimedCommand {
             cgroup_procs: None,
             netns: None,
             timeout: Duration::from_secs(20),
+            stdin: None,
         }
     }
 
@@ -107,6 +109,13 @@ impl TimedCommand {
         self
     }
 
+    /// Feeds these bytes to the command's standard input (else /dev/null).
+    #[must_use]
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -135,13 +144,23 @@ impl TimedCommand {
             });
         }
         let started = Instant::now();
+        let stdin = if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = self
             .command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting `{}`: {e}", self.display));
+        if let (Some(bytes), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
+            std::thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut pipe, &bytes);
+            });
+        }
         let stdout = drain(child.stdout.take().expect("piped"));
         let stderr = drain(child.stderr.take().expect("piped"));
         let pgid = i32::try_from(child.id()).expect("pid fits i32");

@@ -57,6 +57,7 @@ pub struct HttpsScenarioBuilder {
     second: Option<(String, String)>,
     dns: bool,
     git: bool,
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl HttpsScenario {
@@ -68,6 +69,7 @@ impl HttpsScenario {
             second: None,
             dns: false,
             git: false,
+            state_dir: None,
         }
     }
 
@@ -142,6 +144,13 @@ impl HttpsScenarioBuilder {
         self
     }
 
+    /// The gateway's state directory (its vault), instead of one of its own.
+    #[must_use]
+    pub fn state_dir(mut self, dir: &std::path::Path) -> Self {
+        self.state_dir = Some(dir.to_owned());
+        self
+    }
+
     /// Serve a git repository at `https://git.test.example/repo.git`.
     #[must_use]
     pub fn git(mut self) -> Self {
@@ -167,6 +176,7 @@ impl HttpsScenarioBuilder {
         let mut options = GatewayOptions {
             ca_dir: Some(gateway_ca.dir().to_owned()),
             upstream_ca_file: Some(upstream_ca),
+            state_dir: self.state_dir.clone(),
             ..GatewayOptions::default()
         };
         let dns = self.dns.then(|| {

@@ -23,6 +23,7 @@ pub mod memory;
 pub mod netns;
 pub mod preflight;
 pub mod scenario;
+pub mod secrets;
 pub mod tcp_clients;
 pub mod tempdir;
 pub mod test_ca;

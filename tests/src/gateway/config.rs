@@ -177,6 +177,9 @@ pub struct GatewayOptions {
     pub hosts: Vec<(String, Vec<IpAddr>)>,
     /// `[resolver] nameservers`.
     pub nameservers: Vec<SocketAddr>,
+    /// `[gateway] state_dir` (vault, database); default `state` next to
+    /// the config, so that no test reads or writes /var/lib/gateway.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A name no test uses: with it the static map is never empty, so a
@@ -193,6 +196,7 @@ impl Default for GatewayOptions {
                 vec![IpAddr::from([127, 0, 0, 1])],
             )],
             nameservers: Vec::new(),
+            state_dir: None,
         }
     }
 }
@@ -200,6 +204,11 @@ impl Default for GatewayOptions {
 impl GatewayOptions {
     fn toml(&self) -> (String, String) {
         let mut gateway = String::new();
+        let state_dir = self
+            .state_dir
+            .as_ref()
+            .map_or_else(|| "state".to_owned(), |d| d.to_string_lossy().into_owned());
+        let _ = writeln!(gateway, "state_dir = {}", quoted(&state_dir));
         if let Some(dir) = &self.ca_dir {
             let _ = writeln!(gateway, "ca_dir = {}", quoted(&dir.to_string_lossy()));
         }

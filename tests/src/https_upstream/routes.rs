@@ -96,6 +96,13 @@ fn header_text<B>(req: &Request<B>, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+fn header_text_of(seen: &SeenRequest, name: &str) -> Option<String> {
+    seen.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 fn query_value<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
     query?
         .split('&')
@@ -161,7 +168,23 @@ async fn echo(req: Request<Incoming>, seen: &SeenRequest, conn: &ConnInfo) -> Re
     });
     let mut text = json.to_string();
     text.push('\n');
-    full(StatusCode::OK, "application/json", text)
+    let mut response = full(StatusCode::OK, "application/json", text);
+    // Echoed in headers too: a test can see what reached the upstream
+    // there (and that the gateway redacts it).
+    let uri = format!(
+        "{}{}",
+        seen.path,
+        seen.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    for (name, value) in [
+        ("x-echo-uri", Some(uri)),
+        ("x-echo-authorization", header_text_of(seen, "authorization")),
+    ] {
+        if let Some(value) = value.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// A body of `left` bytes made chunk by chunk as the client reads.
