@@ -114,7 +114,7 @@ impl VaultKey {
 
     /// The key from the first source that has one.
     pub fn load(state_dir: &Path) -> Result<Self, KeyError> {
-        if let Some(text) = std::env::var_os(KEY_ENV) {
+        if let Some(text) = std::env::var_os(KEY_ENV).filter(|t| !t.is_empty()) {
             let text = Zeroizing::new(text.to_string_lossy().into_owned());
             let bytes = decode(text.as_bytes(), &KeySource::Env)?;
             return Ok(Self::from_bytes(&bytes, KeySource::Env));
