@@ -102,12 +102,12 @@ impl Credentials {
         parts: &mut Parts,
         body_prefix: Option<&[u8]>,
         target: &Target,
-    ) -> Result<Injected, Exfiltration> {
+    ) -> Result<Injected, Box<Exfiltration>> {
         let vault = self.vault.current();
         if vault.is_empty() {
             return Ok(Injected::none());
         }
-        inject::inject(&vault, parts, body_prefix, target).inspect_err(record_exfiltration)
+        inject::inject(&vault, parts, body_prefix, target).inspect_err(|a| record_exfiltration(a))
     }
 
     /// Like [`Credentials::inject`] without changing the request: for a
@@ -123,7 +123,10 @@ impl Credentials {
             .uri(parts.uri.clone())
             .version(parts.version)
             .body(())
-            .map_or_else(|_| http::Request::new(()).into_parts().0, |r| r.into_parts().0);
+            .map_or_else(
+                |_| http::Request::new(()).into_parts().0,
+                |r| r.into_parts().0,
+            );
         copy.headers.clone_from(&parts.headers);
         if let Err(attempt) = inject::inject(&vault, &mut copy, body_prefix, target) {
             record_exfiltration(&attempt);
@@ -160,10 +163,10 @@ impl Exfiltration {
     /// The text of the agent's 403: names the secret, never its value.
     #[must_use]
     pub fn message(&self) -> String {
-        let what = self
-            .secret
-            .as_ref()
-            .map_or_else(|| "a credential placeholder".to_owned(), |s| format!("the placeholder of secret {s}"));
+        let what = self.secret.as_ref().map_or_else(
+            || "a credential placeholder".to_owned(),
+            |s| format!("the placeholder of secret {s}"),
+        );
         format!(
             "{what} was sent to {} in the {} ({}); the gateway blocked the request and recorded it as an exfiltration attempt",
             self.host, self.place, self.reason

@@ -134,7 +134,11 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
-    let names = config.agents.iter().map(|a| Arc::from(a.name.as_str())).collect();
+    let names = config
+        .agents
+        .iter()
+        .map(|a| Arc::from(a.name.as_str()))
+        .collect();
     let vault = VaultStore::open(config.state_dir.clone(), names)?;
     let credentials = Arc::new(Credentials::new(Arc::clone(&vault)));
     let interceptor = Interceptor::new(&config.tls, resolver.clone(), credentials)?;

@@ -27,7 +27,12 @@ pub fn run(command: &SecretCommand) -> anyhow::Result<ExitCode> {
             basic_auth,
             state_dir,
         } => {
-            let position = position(header, query, path, basic_auth)?;
+            let position = position(
+                header.as_deref(),
+                query.as_deref(),
+                path.as_deref(),
+                basic_auth.as_deref(),
+            )?;
             let agents = if *any_agent {
                 AgentScope::Any
             } else {
@@ -52,26 +57,30 @@ pub fn run(command: &SecretCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn position(
-    header: &Option<String>,
-    query: &Option<String>,
-    path: &Option<String>,
-    basic_auth: &Option<String>,
+    header: Option<&str>,
+    query: Option<&str>,
+    path: Option<&str>,
+    basic_auth: Option<&str>,
 ) -> anyhow::Result<Position> {
     Ok(match (header, query, path, basic_auth) {
         (Some(header), ..) => {
-            let (name, format) = header
-                .split_once(':')
-                .with_context(|| format!("--header {header:?}: expected `Name: format with {{}}`"))?;
+            let (name, format) = header.split_once(':').with_context(|| {
+                format!("--header {header:?}: expected `Name: format with {{}}`")
+            })?;
             Position::Header {
                 name: name.trim().to_owned(),
                 format: format.trim().to_owned(),
             }
         }
-        (_, Some(key), ..) => Position::Query { key: key.clone() },
-        (_, _, Some(template), _) => Position::Path {
-            template: template.clone(),
+        (_, Some(key), ..) => Position::Query {
+            key: key.to_owned(),
         },
-        (.., Some(user)) => Position::BasicAuth { user: user.clone() },
+        (_, _, Some(template), _) => Position::Path {
+            template: template.to_owned(),
+        },
+        (.., Some(user)) => Position::BasicAuth {
+            user: user.to_owned(),
+        },
         _ => anyhow::bail!("say where the secret goes: --header, --query, --path or --basic-auth"),
     })
 }
@@ -148,7 +157,11 @@ fn list(state_dir: &Path) -> anyhow::Result<ExitCode> {
             (Entry::Unreadable { name, error, .. }, _) => {
                 failed += 1;
                 let name = name.as_deref().unwrap_or("(unnamed)");
-                (name, "-".to_owned(), format!("ERROR: malformed record: {error}"))
+                (
+                    name,
+                    "-".to_owned(),
+                    format!("ERROR: malformed record: {error}"),
+                )
             }
         };
         println!("{name}\t{binding}\t{status}");

@@ -112,7 +112,7 @@ pub fn secret_forms(secret: &str) -> Vec<Vec<u8>> {
         let start = if shift == 0 { 0 } else { 4 };
         let end = b64.len().saturating_sub(4);
         if end > start + 8 {
-            forms.push(b64[start..end].as_bytes().to_vec());
+            forms.push(b64.as_bytes()[start..end].to_vec());
         }
     }
     forms
@@ -134,7 +134,8 @@ pub fn assert_no_secret_in(paths: &[&Path], secret: &str) -> usize {
                 .unwrap_or_else(|e| panic!("listing {}: {e}", path.display()));
             stack.extend(entries.filter_map(Result::ok).map(|e| e.path()));
         } else if meta.is_file() {
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let bytes =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             files += 1;
             assert!(
                 !contains_any(&bytes, &forms),

@@ -18,7 +18,14 @@ use gateway_tests::secrets::{SecretCli, assert_no_secret_in, assert_no_secret_in
 use gateway_tests::tempdir::TempDir;
 
 const SECRET: &str = "sk-live-REAL-7f3a9c1e5b";
-const BEARER: &[&str] = &["--host", API_HOST, "--agent", "agent", "--header", "Authorization: Bearer {}"];
+const BEARER: &[&str] = &[
+    "--host",
+    API_HOST,
+    "--agent",
+    "agent",
+    "--header",
+    "Authorization: Bearer {}",
+];
 
 struct Setup {
     s: HttpsScenario,
@@ -86,15 +93,6 @@ impl Setup {
         self.s.curl_reply(&seen.run)
     }
 
-    /// The agent's whole view holds no secret.
-    fn assert_agent_never_saw(&self, seen: &Seen, secret: &str) {
-        let view = format!(
-            "{}\n{}\n{}",
-            seen.headers, seen.run.stdout, seen.run.stderr
-        );
-        assert_no_secret_in_text("the agent's view (headers, body, errors)", &view, secret);
-    }
-
     /// The gateway's record of a blocked placeholder sent to `host`.
     fn wait_for_exfiltration(&self, host: &str, place: &str) -> LogLine {
         self.s.gateway.wait_for_log(
@@ -112,11 +110,23 @@ impl Setup {
     fn assert_no_secret_anywhere(&self, secret: &str) {
         assert_no_secret_in_text("the gateway's log", &self.s.gateway.dump(), secret);
         let files = assert_no_secret_in(&[self.state.path(), self.s.dir.path()], secret);
-        assert!(files >= 3, "the scan read the vault, its key and the test files ({files})");
+        assert!(
+            files >= 3,
+            "the scan read the vault, its key and the test files ({files})"
+        );
     }
 }
 
-fn header_of<'a>(seen: &'a gateway_tests::https_upstream::SeenRequest, name: &str) -> Option<&'a str> {
+/// The agent's whole view holds no secret.
+fn assert_agent_never_saw(seen: &Seen, secret: &str) {
+    let view = format!("{}\n{}\n{}", seen.headers, seen.run.stdout, seen.run.stderr);
+    assert_no_secret_in_text("the agent's view (headers, body, errors)", &view, secret);
+}
+
+fn header_of<'a>(
+    seen: &'a gateway_tests::https_upstream::SeenRequest,
+    name: &str,
+) -> Option<&'a str> {
     seen.headers
         .iter()
         .find(|(k, _)| k == name)
@@ -131,7 +141,9 @@ fn bearer_header_is_injected_and_the_echo_redacted() {
     let auth = format!("Authorization: Bearer {ph}");
     let seen = t.curl(&["-H", &auth], &HttpsScenario::url(API_HOST, "/v1/me"));
     let reply = t.reply(&seen);
-    let upstream = t.s.upstream.wait_for_request("/v1/me", Duration::from_secs(5));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/v1/me", Duration::from_secs(5));
     assert_eq!(
         header_of(&upstream, "authorization"),
         Some(format!("Bearer {SECRET}").as_str()),
@@ -142,11 +154,13 @@ fn bearer_header_is_injected_and_the_echo_redacted() {
     let echo = reply.expect_echo();
     assert_eq!(echo.header("authorization"), Some(format!("Bearer {ph}")));
     assert!(
-        seen.headers.to_ascii_lowercase().contains(&format!("x-echo-authorization: bearer {ph}")),
+        seen.headers
+            .to_ascii_lowercase()
+            .contains(&format!("x-echo-authorization: bearer {ph}")),
         "{}",
         seen.headers
     );
-    t.assert_agent_never_saw(&seen, SECRET);
+    assert_agent_never_saw(&seen, SECRET);
     t.assert_no_secret_anywhere(SECRET);
 }
 
@@ -158,9 +172,28 @@ fn query_path_and_basic_auth_positions_are_injected() {
     let t = start(
         "sec-positions",
         &[
-            ("MAPS_KEY", &["--host", API_HOST, "--agent", "agent", "--query", "key"], QUERY_SECRET),
-            ("BOT_TOKEN", &["--host", API_HOST, "--agent", "agent", "--path", "/bot{}/"], BOT_SECRET),
-            ("REGISTRY_PASSWORD", &["--host", API_HOST, "--agent", "agent", "--basic-auth", "deploy"], PASSWORD),
+            (
+                "MAPS_KEY",
+                &["--host", API_HOST, "--agent", "agent", "--query", "key"],
+                QUERY_SECRET,
+            ),
+            (
+                "BOT_TOKEN",
+                &["--host", API_HOST, "--agent", "agent", "--path", "/bot{}/"],
+                BOT_SECRET,
+            ),
+            (
+                "REGISTRY_PASSWORD",
+                &[
+                    "--host",
+                    API_HOST,
+                    "--agent",
+                    "agent",
+                    "--basic-auth",
+                    "deploy",
+                ],
+                PASSWORD,
+            ),
         ],
         false,
     );
@@ -170,26 +203,39 @@ fn query_path_and_basic_auth_positions_are_injected() {
     let url = HttpsScenario::url(API_HOST, &format!("/maps?q=x&key={}", phs["MAPS_KEY"]));
     let seen = t.curl(&[], &url);
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/maps", Duration::from_secs(5));
-    assert_eq!(upstream.query.as_deref(), Some("q=x&key=query-secret-0a1b2c3d"));
-    t.assert_agent_never_saw(&seen, QUERY_SECRET);
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/maps", Duration::from_secs(5));
+    assert_eq!(
+        upstream.query.as_deref(),
+        Some("q=x&key=query-secret-0a1b2c3d")
+    );
+    assert_agent_never_saw(&seen, QUERY_SECRET);
 
     let url = HttpsScenario::url(API_HOST, &format!("/bot{}/getMe", phs["BOT_TOKEN"]));
     let seen = t.curl(&[], &url);
     let echo = t.reply(&seen).expect_echo();
     // The secret's `:` is percent-encoded in the path.
-    let upstream = t.s.upstream.wait_for_request("/bot123456%3Abot-secret-ABCdef/getMe", Duration::from_secs(5));
+    let upstream = t.s.upstream.wait_for_request(
+        "/bot123456%3Abot-secret-ABCdef/getMe",
+        Duration::from_secs(5),
+    );
     assert_eq!(upstream.method, "GET");
     assert_eq!(echo.text("path"), format!("/bot{}/getMe", phs["BOT_TOKEN"]));
-    t.assert_agent_never_saw(&seen, BOT_SECRET);
+    assert_agent_never_saw(&seen, BOT_SECRET);
 
     let user = format!("deploy:{}", phs["REGISTRY_PASSWORD"]);
     let seen = t.curl(&["-u", &user], &HttpsScenario::url(API_HOST, "/v2/"));
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/v2/", Duration::from_secs(5));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/v2/", Duration::from_secs(5));
     let expected = base64_of(&format!("deploy:{PASSWORD}"));
-    assert_eq!(header_of(&upstream, "authorization"), Some(format!("Basic {expected}").as_str()));
-    t.assert_agent_never_saw(&seen, PASSWORD);
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some(format!("Basic {expected}").as_str())
+    );
+    assert_agent_never_saw(&seen, PASSWORD);
 
     for secret in [QUERY_SECRET, BOT_SECRET, PASSWORD] {
         t.assert_no_secret_anywhere(secret);
@@ -211,25 +257,42 @@ fn a_placeholder_to_an_unbound_host_is_blocked_and_recorded() {
     let refusal = t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     assert!(refusal.message.contains("API_TOKEN"), "{refusal:?}");
     let line = t.wait_for_exfiltration(OTHER_HOST, "header authorization");
-    assert_eq!(line.field("secret").as_deref(), Some("API_TOKEN"), "{line:?}");
+    assert_eq!(
+        line.field("secret").as_deref(),
+        Some("API_TOKEN"),
+        "{line:?}"
+    );
     assert_eq!(line.field("agent").as_deref(), Some("agent"), "{line:?}");
-    assert_eq!(line.field("request_id").as_deref(), Some(refusal.request_id.as_str()));
+    assert_eq!(
+        line.field("request_id").as_deref(),
+        Some(refusal.request_id.as_str())
+    );
 
     // As a query parameter to a "paste site", and in a body.
-    let seen = t.curl(&[], &HttpsScenario::url(OTHER_HOST, &format!("/paste?text={ph}")));
+    let seen = t.curl(
+        &[],
+        &HttpsScenario::url(OTHER_HOST, &format!("/paste?text={ph}")),
+    );
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     t.wait_for_exfiltration(OTHER_HOST, "query parameter text");
     let body = format!("{{\"note\": \"my key is {ph}\"}}");
-    let seen = t.curl(&["--data-binary", &body], &HttpsScenario::url(OTHER_HOST, "/upload"));
+    let seen = t.curl(
+        &["--data-binary", &body],
+        &HttpsScenario::url(OTHER_HOST, "/upload"),
+    );
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     t.wait_for_exfiltration(OTHER_HOST, "body");
     // Even to the bound host, a placeholder outside its position is blocked.
-    let seen = t.curl(&["-H", &format!("X-Debug: {ph}")], &HttpsScenario::url(API_HOST, "/debug"));
+    let seen = t.curl(
+        &["-H", &format!("X-Debug: {ph}")],
+        &HttpsScenario::url(API_HOST, "/debug"),
+    );
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     t.wait_for_exfiltration(API_HOST, "header x-debug");
 
     for path in ["/collect", "/paste", "/upload", "/debug"] {
-        t.s.upstream.assert_no_request_to(path, "a blocked request is never forwarded");
+        t.s.upstream
+            .assert_no_request_to(path, "a blocked request is never forwarded");
     }
     t.assert_no_secret_anywhere(SECRET);
 }
@@ -244,12 +307,22 @@ fn a_placeholder_late_in_a_streamed_body_stops_the_request() {
     body.push_str(&"b".repeat(100 * 1024));
     let file = t.s.dir.write("big-body", &body);
     let data = format!("@{}", file.display());
-    let seen = t.curl(&["--data-binary", &data], &HttpsScenario::url(OTHER_HOST, "/big"));
+    let seen = t.curl(
+        &["--data-binary", &data],
+        &HttpsScenario::url(OTHER_HOST, "/big"),
+    );
     let line = t.wait_for_exfiltration(OTHER_HOST, "body");
-    assert_eq!(line.field("secret").as_deref(), Some("API_TOKEN"), "{line:?}");
+    assert_eq!(
+        line.field("secret").as_deref(),
+        Some("API_TOKEN"),
+        "{line:?}"
+    );
     if seen.run.success() {
         let reply = gateway_tests::https_clients::curl_reply(&seen.run);
-        assert_ne!(reply.status, 200, "the upstream must not answer a stopped body: {reply:#?}");
+        assert_ne!(
+            reply.status, 200,
+            "the upstream must not answer a stopped body: {reply:#?}"
+        );
     }
 }
 
@@ -276,20 +349,33 @@ print('rcode', r[3] & 0xF, 'answers', struct.unpack('>H', r[6:8])[0])
         .in_cgroup(t.s.agent.path())
         .run()
         .expect_success("the DNS query");
-    assert!(run.stdout.contains("rcode 5 answers 0"), "REFUSED expected: {run:#?}");
+    assert!(
+        run.stdout.contains("rcode 5 answers 0"),
+        "REFUSED expected: {run:#?}"
+    );
     t.wait_for_exfiltration(&name, "DNS name");
 }
 
 #[test]
 fn a_request_without_placeholders_gets_nothing_injected() {
     let t = start("sec-none", &[("API_TOKEN", BEARER, SECRET)], false);
-    let seen = t.curl(&["-H", "Authorization: Bearer agents-own-token"], &HttpsScenario::url(API_HOST, "/own"));
+    let seen = t.curl(
+        &["-H", "Authorization: Bearer agents-own-token"],
+        &HttpsScenario::url(API_HOST, "/own"),
+    );
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/own", Duration::from_secs(5));
-    assert_eq!(header_of(&upstream, "authorization"), Some("Bearer agents-own-token"));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/own", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some("Bearer agents-own-token")
+    );
     let seen = t.curl(&[], &HttpsScenario::url(API_HOST, "/bare"));
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/bare", Duration::from_secs(5));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/bare", Duration::from_secs(5));
     assert_eq!(header_of(&upstream, "authorization"), None, "{upstream:#?}");
     t.assert_no_secret_anywhere(SECRET);
 }
@@ -297,21 +383,43 @@ fn a_request_without_placeholders_gets_nothing_injected() {
 #[test]
 fn a_secret_bound_to_agent_a_is_not_injected_for_agent_b() {
     let t = start("sec-agents", &[("API_TOKEN", BEARER, SECRET)], true);
-    assert!(t.cli.placeholders("bee").is_empty(), "bee may not use API_TOKEN");
+    assert!(
+        t.cli.placeholders("bee").is_empty(),
+        "bee may not use API_TOKEN"
+    );
     let ph_a = t.cli.placeholder("agent", "API_TOKEN");
-    let bee = t.s.second_agent.as_ref().expect("second agent").path().to_owned();
+    let bee =
+        t.s.second_agent
+            .as_ref()
+            .expect("second agent")
+            .path()
+            .to_owned();
     let auth = format!("Authorization: Bearer {ph_a}");
-    let seen = t.curl_as(&bee, &["-H", &auth], &HttpsScenario::url(API_HOST, "/as-bee"));
+    let seen = t.curl_as(
+        &bee,
+        &["-H", &auth],
+        &HttpsScenario::url(API_HOST, "/as-bee"),
+    );
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     let line = t.wait_for_exfiltration(API_HOST, "header authorization");
     assert_eq!(line.field("agent").as_deref(), Some("bee"), "{line:?}");
-    assert!(line.field("reason").is_some_and(|r| r.contains("agent agent")), "{line:?}");
-    t.s.upstream.assert_no_request_to("/as-bee", "agent B's request with A's placeholder");
+    assert!(
+        line.field("reason")
+            .is_some_and(|r| r.contains("agent agent")),
+        "{line:?}"
+    );
+    t.s.upstream
+        .assert_no_request_to("/as-bee", "agent B's request with A's placeholder");
     // The same request from agent A works.
     let seen = t.curl(&["-H", &auth], &HttpsScenario::url(API_HOST, "/as-a"));
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/as-a", Duration::from_secs(5));
-    assert_eq!(header_of(&upstream, "authorization"), Some(format!("Bearer {SECRET}").as_str()));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/as-a", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
     t.assert_no_secret_anywhere(SECRET);
 }
 
@@ -321,20 +429,39 @@ fn a_rotated_secret_applies_without_a_restart() {
     let t = start("sec-rotate", &[("API_TOKEN", BEARER, SECRET)], false);
     let ph = t.cli.placeholder("agent", "API_TOKEN");
     let auth = format!("Authorization: Bearer {ph}");
-    t.reply(&t.curl(&["-H", &auth], &HttpsScenario::url(API_HOST, "/before"))).expect_echo();
-    let before = t.s.upstream.wait_for_request("/before", Duration::from_secs(5));
-    assert_eq!(header_of(&before, "authorization"), Some(format!("Bearer {SECRET}").as_str()));
+    t.reply(&t.curl(&["-H", &auth], &HttpsScenario::url(API_HOST, "/before")))
+        .expect_echo();
+    let before =
+        t.s.upstream
+            .wait_for_request("/before", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&before, "authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
     let pid = t.s.gateway.pid();
 
     t.cli.set("API_TOKEN", BEARER, NEW);
-    assert_eq!(t.cli.placeholder("agent", "API_TOKEN"), ph, "the placeholder survives rotation");
-    t.s.gateway.wait_for_log("vault reloaded", |l| l.message() == "vault reloaded", Duration::from_secs(10));
+    assert_eq!(
+        t.cli.placeholder("agent", "API_TOKEN"),
+        ph,
+        "the placeholder survives rotation"
+    );
+    t.s.gateway.wait_for_log(
+        "vault reloaded",
+        |l| l.message() == "vault reloaded",
+        Duration::from_secs(10),
+    );
     let seen = t.curl(&["-H", &auth], &HttpsScenario::url(API_HOST, "/after"));
     t.reply(&seen).expect_echo();
-    let after = t.s.upstream.wait_for_request("/after", Duration::from_secs(5));
-    assert_eq!(header_of(&after, "authorization"), Some(format!("Bearer {NEW}").as_str()));
+    let after =
+        t.s.upstream
+            .wait_for_request("/after", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&after, "authorization"),
+        Some(format!("Bearer {NEW}").as_str())
+    );
     assert_eq!(t.s.gateway.pid(), pid, "same gateway process");
-    t.assert_agent_never_saw(&seen, NEW);
+    assert_agent_never_saw(&seen, NEW);
     t.assert_no_secret_anywhere(SECRET);
     t.assert_no_secret_anywhere(NEW);
 }
@@ -345,30 +472,57 @@ fn a_tampered_record_is_not_used_and_the_others_still_work() {
         "sec-tamper",
         &[
             ("API_TOKEN", BEARER, SECRET),
-            ("OTHER_TOKEN", &["--host", API_HOST, "--agent", "agent", "--header", "X-Api-Key: {}"], "other-secret-55aa66bb"),
+            (
+                "OTHER_TOKEN",
+                &[
+                    "--host",
+                    API_HOST,
+                    "--agent",
+                    "agent",
+                    "--header",
+                    "X-Api-Key: {}",
+                ],
+                "other-secret-55aa66bb",
+            ),
         ],
         false,
     );
     let ph_other = t.cli.placeholder("agent", "OTHER_TOKEN");
     // Point OTHER_TOKEN at another host by editing its binding on disk.
     let path = t.cli.vault_file();
-    let mut vault: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut vault: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     vault["records"][1]["binding"]["hosts"] = serde_json::json!([OTHER_HOST]);
     std::fs::write(&path, serde_json::to_vec_pretty(&vault).unwrap()).unwrap();
     t.s.gateway.wait_for_log(
         "the tampered record reported",
-        |l| l.message() == "vault record not used" && l.field("secret").as_deref() == Some("OTHER_TOKEN"),
+        |l| {
+            l.message() == "vault record not used"
+                && l.field("secret").as_deref() == Some("OTHER_TOKEN")
+        },
         Duration::from_secs(10),
     );
     // Never used: its placeholder is now unknown, even to the new host.
-    let seen = t.curl(&["-H", &format!("X-Api-Key: {ph_other}")], &HttpsScenario::url(OTHER_HOST, "/moved"));
+    let seen = t.curl(
+        &["-H", &format!("X-Api-Key: {ph_other}")],
+        &HttpsScenario::url(OTHER_HOST, "/moved"),
+    );
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
-    t.s.upstream.assert_no_request_to("/moved", "a tampered record is never used");
+    t.s.upstream
+        .assert_no_request_to("/moved", "a tampered record is never used");
     // The intact record still works.
     let ph = t.cli.placeholder("agent", "API_TOKEN");
-    let seen = t.curl(&["-H", &format!("Authorization: Bearer {ph}")], &HttpsScenario::url(API_HOST, "/intact"));
+    let seen = t.curl(
+        &["-H", &format!("Authorization: Bearer {ph}")],
+        &HttpsScenario::url(API_HOST, "/intact"),
+    );
     t.reply(&seen).expect_echo();
-    let upstream = t.s.upstream.wait_for_request("/intact", Duration::from_secs(5));
-    assert_eq!(header_of(&upstream, "authorization"), Some(format!("Bearer {SECRET}").as_str()));
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/intact", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
     t.assert_no_secret_anywhere(SECRET);
 }

@@ -20,6 +20,8 @@ use crate::{
     vault::{placeholder::LEN, store::VaultStore},
 };
 
+type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
+
 #[derive(Debug, thiserror::Error)]
 #[error("the request body carried a credential placeholder; the gateway stopped it")]
 pub struct PlaceholderInBody;
@@ -47,7 +49,7 @@ impl PlaceholderGuard {
         .boxed()
     }
 
-    fn blocked(&mut self) -> Option<Poll<Option<Result<Frame<Bytes>, BoxError>>>> {
+    fn blocked(&mut self) -> Option<Polled> {
         let (placeholder, _) = scan_body(&self.carry).into_iter().next()?;
         let attempt = in_body(&self.vault.current(), &placeholder, &self.target);
         record_exfiltration(&attempt);
@@ -61,10 +63,7 @@ impl Body for PlaceholderGuard {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
         loop {
             if let Some(trailers) = self.trailers.take() {
                 self.done = true;
@@ -87,7 +86,9 @@ impl Body for PlaceholderGuard {
                         let keep = LEN - 1;
                         if self.carry.len() > keep {
                             let ready = self.carry.len() - keep;
-                            return Poll::Ready(Some(Ok(Frame::data(self.carry.split_to(ready).freeze()))));
+                            return Poll::Ready(Some(Ok(Frame::data(
+                                self.carry.split_to(ready).freeze(),
+                            ))));
                         }
                     }
                     Err(frame) => {

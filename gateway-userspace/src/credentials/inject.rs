@@ -28,19 +28,24 @@ pub fn inject(
     parts: &mut Parts,
     body_prefix: Option<&[u8]>,
     target: &Target,
-) -> Result<Injected, Exfiltration> {
-    let blocked = |placeholder: &Placeholder, place: &Place, reason: Reason| Exfiltration {
-        agent: target.agent.clone(),
-        secret: vault.lookup(placeholder).map(|u| u.secret.name.clone()),
-        host: target.host.clone(),
-        place: place.clone(),
-        reason,
-        placeholder: placeholder.clone(),
-        request_id: target.request_id.clone(),
+) -> Result<Injected, Box<Exfiltration>> {
+    let blocked = |placeholder: &Placeholder, place: &Place, reason: Reason| {
+        Box::new(Exfiltration {
+            agent: target.agent.clone(),
+            secret: vault.lookup(placeholder).map(|u| u.secret.name.clone()),
+            host: target.host.clone(),
+            place: place.clone(),
+            reason,
+            placeholder: placeholder.clone(),
+            request_id: target.request_id.clone(),
+        })
     };
     // A body is never a bound position.
-    if let Some((placeholder, _)) = body_prefix.map(scan_body).and_then(|f| f.into_iter().next()) {
-        return Err(in_body(vault, &placeholder, target));
+    if let Some((placeholder, _)) = body_prefix
+        .map(scan_body)
+        .and_then(|f| f.into_iter().next())
+    {
+        return Err(Box::new(in_body(vault, &placeholder, target)));
     }
     let found = scan_request(parts, &target.host);
     let mut usable: Vec<(Placeholder, &Usable)> = Vec::new();
@@ -67,9 +72,10 @@ pub fn inject(
     }
     if !injected.is_empty() {
         // An echo of the secret must be readable to be redacted.
-        parts
-            .headers
-            .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
     Ok(injected)
 }
@@ -82,7 +88,9 @@ pub fn in_body(vault: &Unsealed, placeholder: &Placeholder, target: &Target) -> 
         secret: entry.map(|u| u.secret.name.clone()),
         host: target.host.clone(),
         place: Place::Body,
-        reason: check(entry, target).err().unwrap_or(Reason::UnboundPosition),
+        reason: check(entry, target)
+            .err()
+            .unwrap_or(Reason::UnboundPosition),
         placeholder: placeholder.clone(),
         request_id: target.request_id.clone(),
     }
@@ -119,13 +127,18 @@ fn substitute(
             };
             let want = format.replace(SLOT, ph);
             replace_header(parts, &name, |value| {
-                (value.as_bytes() == want.as_bytes()).then(|| format.replace(SLOT, secret.expose_str()))
+                (value.as_bytes() == want.as_bytes())
+                    .then(|| format.replace(SLOT, secret.expose_str()))
             })
         }
         Position::BasicAuth { user } => replace_header(parts, &header::AUTHORIZATION, |value| {
             let (u, password) = basic_credentials(value.as_bytes())?;
-            (u == *user && password == ph)
-                .then(|| format!("Basic {}", BASE64.encode(format!("{user}:{}", secret.expose_str()))))
+            (u == *user && password == ph).then(|| {
+                format!(
+                    "Basic {}",
+                    BASE64.encode(format!("{user}:{}", secret.expose_str()))
+                )
+            })
         }),
         Position::Query { key } => {
             let Some(query) = parts.uri.query() else {

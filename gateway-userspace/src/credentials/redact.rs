@@ -62,11 +62,19 @@ impl Injected {
         self.swaps.is_empty()
     }
 
-    pub(super) fn add(&mut self, position: &Position, placeholder: &Placeholder, secret: &SecretValue) {
+    pub(super) fn add(
+        &mut self,
+        position: &Position,
+        placeholder: &Placeholder,
+        secret: &SecretValue,
+    ) {
         let ph = placeholder.as_str();
         let raw = secret.expose_str();
         let mut forms = vec![(raw.to_owned(), ph.to_owned())];
-        forms.push((utf8_percent_encode(raw, URL_ENCODE).to_string(), ph.to_owned()));
+        forms.push((
+            utf8_percent_encode(raw, URL_ENCODE).to_string(),
+            ph.to_owned(),
+        ));
         if let Ok(json) = serde_json::to_string(raw) {
             forms.push((json[1..json.len() - 1].to_owned(), ph.to_owned()));
         }
@@ -111,7 +119,9 @@ impl Injected {
         if let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING)
             && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
         {
-            return Err(EncodedResponse(String::from_utf8_lossy(encoding.as_bytes()).into_owned()));
+            return Err(EncodedResponse(
+                String::from_utf8_lossy(encoding.as_bytes()).into_owned(),
+            ));
         }
         self.redact_headers(&mut parts.headers);
         let rewrites_body = parts.status != StatusCode::SWITCHING_PROTOCOLS;

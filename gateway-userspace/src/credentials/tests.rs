@@ -1,4 +1,3 @@
-
 use bytes::Bytes;
 use http::{Request, header, request::Parts};
 use http_body_util::BodyExt as _;
@@ -8,6 +7,9 @@ use crate::vault::{
     AgentScope, Binding, Entry, Position, SealedRecord, SecretValue, VaultFile, VaultKey,
     store::VaultStore, vault_path,
 };
+
+/// A request, its body, who sends it where, and the expected block.
+type Case = (Parts, Option<Vec<u8>>, Target, Reason, Place);
 
 const SECRET: &str = "real-secret-VALUE-42";
 
@@ -36,7 +38,8 @@ fn fixture(tag: &str, position: Position) -> Fixture {
     }
     .validated()
     .unwrap();
-    let value = SecretValue::from_input(zeroize::Zeroizing::new(SECRET.as_bytes().to_vec())).unwrap();
+    let value =
+        SecretValue::from_input(zeroize::Zeroizing::new(SECRET.as_bytes().to_vec())).unwrap();
     let record = SealedRecord::seal(&key, "TOKEN", &binding, &value).unwrap();
     VaultFile {
         entries: vec![Entry::Sealed(record)],
@@ -86,7 +89,10 @@ fn a_bound_header_gets_the_secret() {
     let f = fixture("header", bearer());
     let ph = f.placeholder("a");
     let mut p = parts("/v1", &[("authorization", &format!("Bearer {ph}"))]);
-    let injected = f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
+    let injected = f
+        .credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
     assert!(!injected.is_empty());
     let value = &p.headers[header::AUTHORIZATION];
     assert_eq!(value.to_str().unwrap(), format!("Bearer {SECRET}"));
@@ -100,22 +106,40 @@ fn query_path_and_basic_auth_positions() {
     let f = fixture("query", Position::Query { key: "key".into() });
     let ph = f.placeholder("a");
     let mut p = parts(&format!("/v1?a=1&key={ph}&b=2"), &[]);
-    f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
-    assert_eq!(p.uri.query(), Some(format!("a=1&key={SECRET}&b=2").as_str()));
+    f.credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
+    assert_eq!(
+        p.uri.query(),
+        Some(format!("a=1&key={SECRET}&b=2").as_str())
+    );
 
-    let f = fixture("path", Position::Path { template: "/bot{}/".into() });
+    let f = fixture(
+        "path",
+        Position::Path {
+            template: "/bot{}/".into(),
+        },
+    );
     let ph = f.placeholder("a");
     let mut p = parts(&format!("/bot{ph}/getMe?x=1"), &[]);
-    f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
+    f.credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
     assert_eq!(p.uri.path(), format!("/bot{SECRET}/getMe"));
     assert_eq!(p.uri.query(), Some("x=1"));
 
     let f = fixture("basic", Position::BasicAuth { user: "me".into() });
     let ph = f.placeholder("a");
-    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("me:{ph}"));
+    let encoded = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("me:{ph}"),
+    );
     let mut p = parts("/", &[("authorization", &format!("Basic {encoded}"))]);
-    f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
-    let (user, password) = scan::basic_credentials(p.headers[header::AUTHORIZATION].as_bytes()).unwrap();
+    f.credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
+    let (user, password) =
+        scan::basic_credentials(p.headers[header::AUTHORIZATION].as_bytes()).unwrap();
     assert_eq!((user.as_str(), password.as_str()), ("me", SECRET));
 }
 
@@ -124,19 +148,95 @@ fn placeholders_elsewhere_are_blocked() {
     let f = fixture("blocked", bearer());
     let ph = f.placeholder("a");
     let auth = format!("Bearer {ph}");
-    let cases: Vec<(Parts, Option<Vec<u8>>, Target, Reason, Place)> = vec![
-        (parts("/", &[("authorization", &auth)]), None, target("a", "paste.example.net"), Reason::UnboundHost, Place::Header { name: "authorization".into() }),
-        (parts(&format!("/?q={ph}"), &[]), None, target("a", "api.example.com"), Reason::UnboundPosition, Place::Query { key: "q".into() }),
-        (parts("/", &[("x-token", &ph)]), None, target("a", "api.example.com"), Reason::UnboundPosition, Place::Header { name: "x-token".into() }),
-        (parts("/", &[("authorization", &format!("Token {ph}"))]), None, target("a", "api.example.com"), Reason::UnboundPosition, Place::Header { name: "authorization".into() }),
-        (parts("/", &[]), Some(format!("{{\"k\":\"{ph}\"}}").into_bytes()), target("a", "api.example.com"), Reason::UnboundPosition, Place::Body),
-        (parts("/", &[("authorization", &auth)]), None, target("b", "api.example.com"), Reason::OtherAgent("a".into()), Place::Header { name: "authorization".into() }),
-        (parts("/", &[("authorization", "Bearer gwph-00000000000000000000000000000000")]), None, target("a", "api.example.com"), Reason::Unknown, Place::Header { name: "authorization".into() }),
-        (parts("/", &[("authorization", &auth)]), None, Target { tls: false, ..target("a", "api.example.com") }, Reason::PlainHttp, Place::Header { name: "authorization".into() }),
+    let cases: Vec<Case> = vec![
+        (
+            parts("/", &[("authorization", &auth)]),
+            None,
+            target("a", "paste.example.net"),
+            Reason::UnboundHost,
+            Place::Header {
+                name: "authorization".into(),
+            },
+        ),
+        (
+            parts(&format!("/?q={ph}"), &[]),
+            None,
+            target("a", "api.example.com"),
+            Reason::UnboundPosition,
+            Place::Query { key: "q".into() },
+        ),
+        (
+            parts("/", &[("x-token", &ph)]),
+            None,
+            target("a", "api.example.com"),
+            Reason::UnboundPosition,
+            Place::Header {
+                name: "x-token".into(),
+            },
+        ),
+        (
+            parts("/", &[("authorization", &format!("Token {ph}"))]),
+            None,
+            target("a", "api.example.com"),
+            Reason::UnboundPosition,
+            Place::Header {
+                name: "authorization".into(),
+            },
+        ),
+        (
+            parts("/", &[]),
+            Some(format!("{{\"k\":\"{ph}\"}}").into_bytes()),
+            target("a", "api.example.com"),
+            Reason::UnboundPosition,
+            Place::Body,
+        ),
+        (
+            parts("/", &[("authorization", &auth)]),
+            None,
+            target("b", "api.example.com"),
+            Reason::OtherAgent("a".into()),
+            Place::Header {
+                name: "authorization".into(),
+            },
+        ),
+        (
+            parts(
+                "/",
+                &[(
+                    "authorization",
+                    "Bearer gwph-00000000000000000000000000000000",
+                )],
+            ),
+            None,
+            target("a", "api.example.com"),
+            Reason::Unknown,
+            Place::Header {
+                name: "authorization".into(),
+            },
+        ),
+        (
+            parts("/", &[("authorization", &auth)]),
+            None,
+            Target {
+                tls: false,
+                ..target("a", "api.example.com")
+            },
+            Reason::PlainHttp,
+            Place::Header {
+                name: "authorization".into(),
+            },
+        ),
     ];
     for (mut p, body, t, reason, place) in cases {
-        let attempt = f.credentials.inject(&mut p, body.as_deref(), &t).unwrap_err();
-        assert_eq!((&attempt.reason, &attempt.place), (&reason, &place), "{attempt:?}");
+        let attempt = f
+            .credentials
+            .inject(&mut p, body.as_deref(), &t)
+            .unwrap_err();
+        assert_eq!(
+            (&attempt.reason, &attempt.place),
+            (&reason, &place),
+            "{attempt:?}"
+        );
         assert!(!attempt.message().contains(SECRET));
     }
 }
@@ -145,7 +245,10 @@ fn placeholders_elsewhere_are_blocked() {
 fn a_request_without_placeholders_is_left_alone() {
     let f = fixture("none", bearer());
     let mut p = parts("/v1?x=1", &[("authorization", "Bearer mine")]);
-    let injected = f.credentials.inject(&mut p, Some(b"body"), &target("a", "api.example.com")).unwrap();
+    let injected = f
+        .credentials
+        .inject(&mut p, Some(b"body"), &target("a", "api.example.com"))
+        .unwrap();
     assert!(injected.is_empty());
     assert_eq!(p.headers[header::AUTHORIZATION], "Bearer mine");
     assert!(p.headers.get(header::ACCEPT_ENCODING).is_none());
@@ -182,7 +285,10 @@ async fn an_echoed_secret_is_redacted_across_chunks() {
     let f = fixture("redact", bearer());
     let ph = f.placeholder("a");
     let mut p = parts("/", &[("authorization", &format!("Bearer {ph}"))]);
-    let injected = f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
+    let injected = f
+        .credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
     let echo = format!("{{\"auth\":\"Bearer {SECRET}\",\"again\":\"{SECRET}\"}}");
     let (left, right) = echo.as_bytes().split_at(20);
     let response = http::Response::builder()
@@ -191,11 +297,17 @@ async fn an_echoed_secret_is_redacted_across_chunks() {
         .body(chunked(&[left, right]))
         .unwrap();
     let response = injected.redact_response(response).unwrap();
-    assert_eq!(response.headers()["x-echo"], format!("Bearer {ph}").as_str());
+    assert_eq!(
+        response.headers()["x-echo"],
+        format!("Bearer {ph}").as_str()
+    );
     assert!(response.headers().get(header::CONTENT_LENGTH).is_none());
     let body = String::from_utf8(collect(response.into_body()).await.unwrap()).unwrap();
     assert_eq!(body, echo.replace(SECRET, &ph));
-    assert_eq!(injected.redact_str(&format!("x {SECRET} y")), format!("x {ph} y"));
+    assert_eq!(
+        injected.redact_str(&format!("x {SECRET} y")),
+        format!("x {ph} y")
+    );
 }
 
 #[tokio::test]
@@ -203,7 +315,10 @@ async fn a_compressed_answer_to_a_secret_is_refused() {
     let f = fixture("encoded", bearer());
     let ph = f.placeholder("a");
     let mut p = parts("/", &[("authorization", &format!("Bearer {ph}"))]);
-    let injected = f.credentials.inject(&mut p, None, &target("a", "api.example.com")).unwrap();
+    let injected = f
+        .credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
     let response = http::Response::builder()
         .header(header::CONTENT_ENCODING, "gzip")
         .body(chunked(&[b"..."]))
@@ -217,7 +332,9 @@ async fn a_placeholder_split_across_body_chunks_stops_the_body() {
     let ph = f.placeholder("a");
     let text = format!("{}{ph}{}", "a".repeat(50), "b".repeat(50));
     let (left, right) = text.as_bytes().split_at(60);
-    let guarded = f.credentials.guard_body(chunked(&[left, right]), target("a", "paste.example.net"));
+    let guarded = f
+        .credentials
+        .guard_body(chunked(&[left, right]), target("a", "paste.example.net"));
     let mut guarded = guarded;
     let mut passed = Vec::new();
     let mut failed = false;
@@ -232,9 +349,15 @@ async fn a_placeholder_split_across_body_chunks_stops_the_body() {
         }
     }
     assert!(failed, "the body must fail");
-    assert!(!String::from_utf8_lossy(&passed).contains(&ph), "the placeholder never passes whole");
+    assert!(
+        !String::from_utf8_lossy(&passed).contains(&ph),
+        "the placeholder never passes whole"
+    );
 
     let clean = "c".repeat(100);
-    let body = f.credentials.guard_body(chunked(&[&clean.as_bytes()[..30], &clean.as_bytes()[30..]]), target("a", "x"));
+    let body = f.credentials.guard_body(
+        chunked(&[&clean.as_bytes()[..30], &clean.as_bytes()[30..]]),
+        target("a", "x"),
+    );
     assert_eq!(collect(body).await.unwrap(), clean.as_bytes());
 }

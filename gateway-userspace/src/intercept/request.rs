@@ -191,7 +191,13 @@ async fn forward(
         Err(error) if crate::credentials::stopped_body(&error) => {
             // Recorded by the body guard when it stopped the body.
             let message = "the request body carried a credential placeholder; the gateway stopped the request and recorded it as an exfiltration attempt".to_owned();
-            gateway_answer(StatusCode::FORBIDDEN, "exfiltration_blocked", message, None, &id)
+            gateway_answer(
+                StatusCode::FORBIDDEN,
+                "exfiltration_blocked",
+                message,
+                None,
+                &id,
+            )
         }
         Err(error) => {
             let error_text = injected.redact_str(&error_chain(&error));

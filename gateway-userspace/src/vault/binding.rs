@@ -54,9 +54,9 @@ impl Binding {
             *host = host.trim_end_matches('.').to_ascii_lowercase();
             let name = host.strip_prefix("*.").unwrap_or(host);
             let ok = !name.is_empty()
-                && name
-                    .split('.')
-                    .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                && name.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
             if !ok {
                 return invalid(format!(
                     "host {host:?}: use a DNS name, or `*.name` for any name below it"
@@ -95,7 +95,9 @@ impl Binding {
         }
         match &self.agents {
             AgentScope::Only(names) if names.is_empty() => {
-                return invalid("name the agents that may use the secret (--agent NAME), or --any-agent".into());
+                return invalid(
+                    "name the agents that may use the secret (--agent NAME), or --any-agent".into(),
+                );
             }
             _ => {}
         }
@@ -105,12 +107,14 @@ impl Binding {
     /// Whether `host` (normalised: lowercase, no trailing dot) is bound.
     #[must_use]
     pub fn allows_host(&self, host: &str) -> bool {
-        self.hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(domain) => host
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-            None => pattern == host,
-        })
+        self.hosts
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                None => pattern == host,
+            })
     }
 
     #[must_use]

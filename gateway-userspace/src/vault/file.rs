@@ -73,14 +73,16 @@ impl VaultFile {
         let entries = disk
             .records
             .into_iter()
-            .map(|raw| match serde_json::from_value::<SealedRecord>(raw.clone()) {
-                Ok(record) => Entry::Sealed(record),
-                Err(e) => Entry::Unreadable {
-                    name: raw.get("name").and_then(|n| n.as_str()).map(str::to_owned),
-                    raw,
-                    error: e.to_string(),
+            .map(
+                |raw| match serde_json::from_value::<SealedRecord>(raw.clone()) {
+                    Ok(record) => Entry::Sealed(record),
+                    Err(e) => Entry::Unreadable {
+                        name: raw.get("name").and_then(|n| n.as_str()).map(str::to_owned),
+                        raw,
+                        error: e.to_string(),
+                    },
                 },
-            })
+            )
             .collect();
         Ok(Self { entries })
     }

@@ -88,7 +88,8 @@ impl VaultKey {
         let placeholder_bytes = derive(b"gateway vault placeholders v1");
         let id_bytes = derive(b"gateway vault key id v1");
         let aead = aead::LessSafeKey::new(
-            aead::UnboundKey::new(&aead::AES_256_GCM, &aead_bytes).expect("32 bytes is an AES-256 key"),
+            aead::UnboundKey::new(&aead::AES_256_GCM, &aead_bytes)
+                .expect("32 bytes is an AES-256 key"),
         );
         Self {
             aead,
@@ -179,7 +180,11 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-fn read_key(path: &Path, source: &KeySource, check_mode: bool) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyError> {
+fn read_key(
+    path: &Path,
+    source: &KeySource,
+    check_mode: bool,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyError> {
     let read = |source| KeyError::Read {
         path: path.to_owned(),
         source,
@@ -235,10 +240,12 @@ fn decode(text: &[u8], source: &KeySource) -> Result<Zeroizing<[u8; KEY_LEN]>, K
 
 pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

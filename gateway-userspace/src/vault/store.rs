@@ -138,7 +138,10 @@ fn load(state_dir: &std::path::Path, agents: &[Arc<str>]) -> Result<Unsealed, Va
     };
     for secret in opened.secrets {
         if let super::AgentScope::Only(names) = &secret.binding.agents {
-            for name in names.iter().filter(|n| !agents.iter().any(|a| &**a == n.as_str())) {
+            for name in names
+                .iter()
+                .filter(|n| !agents.iter().any(|a| &**a == n.as_str()))
+            {
                 tracing::warn!(secret = %secret.name, agent = %name, "the secret is bound to an agent this gateway does not have");
             }
         }

@@ -115,7 +115,11 @@ fn placeholders_are_per_agent_and_secret_and_stable() {
     let text = a.as_str();
     assert_eq!(text.len(), LEN);
     assert!(text.starts_with("gwph-"));
-    assert!(text[5..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(
+        text[5..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
 }
 
 #[test]
@@ -188,7 +192,13 @@ fn an_unreadable_record_is_kept_verbatim_and_reported() {
     let dir = temp_dir("verbatim");
     let path = vault_path(&dir);
     let k = key(3);
-    let good = SealedRecord::seal(&k, "GOOD", &bearer(&["a.example"], &["a"]), &secret("good-secret")).unwrap();
+    let good = SealedRecord::seal(
+        &k,
+        "GOOD",
+        &bearer(&["a.example"], &["a"]),
+        &secret("good-secret"),
+    )
+    .unwrap();
     let text = serde_json::json!({
         "format": FORMAT_VERSION,
         "records": [good, {"name": "BROKEN", "binding": 42}],
@@ -203,11 +213,18 @@ fn an_unreadable_record_is_kept_verbatim_and_reported() {
     file.entries.retain(|e| e.name() != Some("GOOD"));
     file.write(&path).unwrap();
     let again: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(again["records"][0], serde_json::json!({"name": "BROKEN", "binding": 42}));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(
+        again["records"][0],
+        serde_json::json!({"name": "BROKEN", "binding": 42})
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     std::fs::write(&path, "{not json").unwrap();
-    assert!(matches!(VaultFile::read(&path), Err(VaultError::Corrupt { .. })));
+    assert!(matches!(
+        VaultFile::read(&path),
+        Err(VaultError::Corrupt { .. })
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -215,17 +232,23 @@ fn an_unreadable_record_is_kept_verbatim_and_reported() {
 fn the_key_file_is_created_private_and_refused_when_exposed() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = temp_dir("keyfile");
-    let made = VaultKey::load_or_create(&dir).unwrap();
+    let created = VaultKey::load_or_create(&dir).unwrap();
     let file = dir.join("vault.key");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // Only when GATEWAY_VAULT_KEY is unset does the file decide.
     if std::env::var_os(KEY_ENV).is_none() {
-        assert_eq!(VaultKey::load(&dir).unwrap().id(), made.id());
+        assert_eq!(VaultKey::load(&dir).unwrap().id(), created.id());
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(VaultKey::load(&dir), Err(KeyError::Exposed { .. })));
+        assert!(matches!(
+            VaultKey::load(&dir),
+            Err(KeyError::Exposed { .. })
+        ));
         std::fs::remove_file(&file).unwrap();
-        assert!(matches!(VaultKey::load(&dir), Err(KeyError::Missing { .. })));
+        assert!(matches!(
+            VaultKey::load(&dir),
+            Err(KeyError::Missing { .. })
+        ));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -174,11 +174,17 @@ async fn echo(req: Request<Incoming>, seen: &SeenRequest, conn: &ConnInfo) -> Re
     let uri = format!(
         "{}{}",
         seen.path,
-        seen.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default()
+        seen.query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
     );
     for (name, value) in [
         ("x-echo-uri", Some(uri)),
-        ("x-echo-authorization", header_text_of(seen, "authorization")),
+        (
+            "x-echo-authorization",
+            header_text_of(seen, "authorization"),
+        ),
     ] {
         if let Some(value) = value.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
             response.headers_mut().insert(name, value);
