@@ -23,6 +23,7 @@ use crate::{
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
+    workers::{self, Workers, WorkersError},
 };
 
 /// How often policy files are checked for changes.
@@ -42,6 +43,8 @@ pub enum StartError {
     Intercept(#[from] InterceptError),
     #[error(transparent)]
     Resolver(#[from] ResolveError),
+    #[error(transparent)]
+    Workers(#[from] WorkersError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -61,6 +64,7 @@ pub struct Running {
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
     kernel_log: Option<KernelLogDrain>,
     reloader: tokio::task::JoinHandle<()>,
+    workers: Arc<Workers>,
 }
 
 impl Running {
@@ -68,6 +72,7 @@ impl Running {
     pub async fn stop(mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.workers.shutdown();
         if let Some(kernel_log) = self.kernel_log.take() {
             kernel_log.stop().await;
         }
@@ -78,6 +83,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.workers.shutdown();
     }
 }
 
@@ -122,7 +128,8 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
-    let interceptor = Interceptor::new(&config.tls, resolver.clone())?;
+    let workers = Arc::new(Workers::start(workers::default_count())?);
+    let interceptor = Interceptor::new(&config.tls, &resolver, workers.count())?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -137,6 +144,7 @@ pub fn start(
         original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
         interceptor: Some(Arc::new(interceptor)),
         detect_wait: DEFAULT_DETECT_WAIT,
+        workers: Arc::clone(&workers),
     });
     let mut listeners = Listeners::new(
         listen_port,
@@ -172,6 +180,7 @@ pub fn start(
         listeners_task,
         kernel_log: Some(kernel_log),
         reloader,
+        workers,
     })
 }
 

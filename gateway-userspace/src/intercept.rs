@@ -67,7 +67,12 @@ pub enum InterceptError {
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
-    pub fn new(tls: &TlsSettings, resolver: Resolver) -> Result<Self, InterceptError> {
+    /// `workers`: how many connection workers share the upstream pools.
+    pub fn new(
+        tls: &TlsSettings,
+        resolver: &Resolver,
+        workers: usize,
+    ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
                 let leaf = Arc::new(LeafCerts::new(ca)?);
@@ -89,7 +94,7 @@ impl Interceptor {
             Err(error) => return Err(error.into()),
         };
         let client = client_config(tls.upstream_ca_file.as_deref())?;
-        let upstream = Upstream::new(resolver, &client);
+        let upstream = Upstream::new(resolver, &client, workers);
         Ok(Self {
             tls: agent_tls,
             upstream,

@@ -28,6 +28,7 @@ mod proxy;
 mod resolve;
 mod run;
 mod tls;
+mod workers;
 
 use std::process::ExitCode;
 
