@@ -40,9 +40,14 @@ pub fn current_index() -> usize {
     WORKER_INDEX.with(Cell::get)
 }
 
-/// How many workers to start: one per CPU the gateway may run on.
+/// How many workers to start: `GATEWAY_WORKERS` if set, else one per CPU
+/// the gateway may run on.
 pub fn default_count() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    std::env::var("GATEWAY_WORKERS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
 }
 
 pub struct Workers {
