@@ -28,6 +28,7 @@ use crate::{
         VaultError,
         store::{VaultStore, spawn_reloader as spawn_vault_reloader},
     },
+    workers::{self, Workers, WorkersError},
 };
 
 /// How often policy files are checked for changes.
@@ -51,6 +52,8 @@ pub enum StartError {
     Resolver(#[from] ResolveError),
     #[error("opening the vault: {0}")]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Workers(#[from] WorkersError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -71,6 +74,7 @@ pub struct Running {
     kernel_log: Option<KernelLogDrain>,
     reloader: tokio::task::JoinHandle<()>,
     vault_reloader: tokio::task::JoinHandle<()>,
+    workers: Arc<Workers>,
 }
 
 impl Running {
@@ -79,6 +83,7 @@ impl Running {
         self.listeners_task.abort();
         self.reloader.abort();
         self.vault_reloader.abort();
+        self.workers.shutdown();
         if let Some(kernel_log) = self.kernel_log.take() {
             kernel_log.stop().await;
         }
@@ -90,6 +95,7 @@ impl Drop for Running {
         self.listeners_task.abort();
         self.reloader.abort();
         self.vault_reloader.abort();
+        self.workers.shutdown();
     }
 }
 
@@ -141,7 +147,8 @@ pub fn start(
         .collect();
     let vault = VaultStore::open(config.state_dir.clone(), names)?;
     let credentials = Arc::new(Credentials::new(Arc::clone(&vault)));
-    let interceptor = Interceptor::new(&config.tls, resolver.clone(), credentials)?;
+    let workers = Arc::new(Workers::start(workers::default_count())?);
+    let interceptor = Interceptor::new(&config.tls, &resolver, workers.count(), credentials)?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -156,6 +163,7 @@ pub fn start(
         original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
         interceptor: Some(Arc::new(interceptor)),
         detect_wait: DEFAULT_DETECT_WAIT,
+        workers: Arc::clone(&workers),
     });
     let mut listeners = Listeners::new(
         listen_port,
@@ -193,6 +201,7 @@ pub fn start(
         kernel_log: Some(kernel_log),
         reloader,
         vault_reloader,
+        workers,
     })
 }
 

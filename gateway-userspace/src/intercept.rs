@@ -73,9 +73,11 @@ pub enum InterceptError {
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
+    /// `workers`: how many connection workers share the upstream pools.
     pub fn new(
         tls: &TlsSettings,
-        resolver: Resolver,
+        resolver: &Resolver,
+        workers: usize,
         credentials: Arc<Credentials>,
     ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
@@ -99,7 +101,7 @@ impl Interceptor {
             Err(error) => return Err(error.into()),
         };
         let client = client_config(tls.upstream_ca_file.as_deref())?;
-        let upstream = Upstream::new(resolver, &client);
+        let upstream = Upstream::new(resolver, &client, workers);
         Ok(Self {
             tls: agent_tls,
             upstream,

@@ -31,6 +31,7 @@ mod run;
 mod secret_cmd;
 mod tls;
 mod vault;
+mod workers;
 
 use std::process::ExitCode;
 

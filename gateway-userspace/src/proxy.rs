@@ -17,6 +17,7 @@ use crate::{
     detect::{Protocol, detect},
     intercept::{Intercepted, Interceptor},
     policy::Action,
+    workers::Workers,
 };
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +44,8 @@ pub struct Proxy {
     /// How long to wait for an agent's first bytes before taking the
     /// connection for a protocol where the server speaks first.
     pub detect_wait: Duration,
+    /// Where accepted connections are served.
+    pub workers: Arc<Workers>,
 }
 
 /// A good default for `Proxy::detect_wait`: clients of client-first
@@ -59,10 +62,7 @@ impl Proxy {
             loop {
                 match listener.accept().await {
                     Ok((stream, peer)) => {
-                        let proxy = Arc::clone(&proxy);
-                        tokio::spawn(async move {
-                            proxy.handle(stream, ClientAddr(peer), netns_cookie).await;
-                        });
+                        proxy.hand_to_worker(stream, ClientAddr(peer), netns_cookie);
                     }
                     Err(error) => {
                         // Out of descriptors and the like: back off, go on.
@@ -72,6 +72,24 @@ impl Proxy {
                 }
             }
         })
+    }
+
+    /// Moves an accepted connection to a worker's runtime, where it stays.
+    fn hand_to_worker(self: &Arc<Self>, stream: TcpStream, client: ClientAddr, netns_cookie: u64) {
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%client, %error, "accepted connection lost");
+                return;
+            }
+        };
+        let proxy = Arc::clone(self);
+        self.workers.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => proxy.handle(stream, client, netns_cookie).await,
+                Err(error) => tracing::warn!(%client, %error, "accepted connection lost"),
+            }
+        });
     }
 
     async fn handle(&self, client_stream: TcpStream, client: ClientAddr, netns_cookie: u64) {

@@ -56,12 +56,14 @@ impl Gateway {
     }
 
     /// Starts a gateway from files prepared by [`GatewayFiles::write`].
+    /// It logs with [`LOG_FILTER`].
     pub fn start_from(files: GatewayFiles) -> Self {
         let bin = crate::preflight::require_root_and_gateway();
         let mut child = Command::new(&bin)
             .args(["run", "--config"])
             .arg(&files.config)
             .args(["--log-format", "json"])
+            .env("GATEWAY_LOG", LOG_FILTER)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -292,6 +294,11 @@ fn terminate(child: &mut Child) -> Option<ExitStatus> {
     }
     None
 }
+
+/// The gateway's log filter in tests: the default (`info`) plus the
+/// per-request lines (`request allowed` is at debug level, to keep it off
+/// the hot path of production gateways) that tests wait for.
+pub const LOG_FILTER: &str = "info,gateway::intercept::request=debug";
 
 /// `gateway detach --pin-dir DIR`.
 pub fn detach_pin_dir(pin_dir: &Path) -> Run {

@@ -30,6 +30,7 @@ fn gateway_exec(policy: &[Rule], command: &[&str]) -> Run {
     let policy = dir.write("policy.toml", &policy_toml(policy));
     TimedCommand::new(bin)
         .args(["exec", "--log-format", "json", "--policy"])
+        .env("GATEWAY_LOG", gateway_tests::gateway::LOG_FILTER)
         .arg(policy)
         .arg("--resolve")
         .arg(placeholder_resolve())

@@ -63,6 +63,7 @@ impl ExecSetup {
     fn exec(&self) -> TimedCommand {
         TimedCommand::new(require_root_and_gateway())
             .args(["exec", "--log-format", "json", "--policy"])
+            .env("GATEWAY_LOG", gateway_tests::gateway::LOG_FILTER)
             .arg(&self.policy)
             .arg("--ca-dir")
             .arg(self.gateway_ca.dir())

@@ -10,7 +10,7 @@ use super::{
     ConnContext,
     answer::{ErrorBody, json},
     body::{ProxyBody, discard, read_prefix, stream},
-    upstream::is_certificate_error,
+    upstream::{UpstreamKind, is_certificate_error},
     websocket,
 };
 use crate::{
@@ -89,7 +89,9 @@ pub async fn handle(
     };
     match decision.action {
         Action::Allow => {
-            tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
+            // Debug, not info: one line per request was the largest single
+            // cost of a keep-alive request (the audit log records them).
+            tracing::debug!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
         }
         Action::Deny => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
@@ -152,6 +154,11 @@ async fn forward(
     injected: &Injected,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = request.into_parts();
+    let kind = if upgrade.is_some() || parts.version != Version::HTTP_2 {
+        UpstreamKind::Http1
+    } else {
+        UpstreamKind::AnyVersion
+    };
     parts.uri = match upstream_uri(conn, host, &parts.uri) {
         Ok(uri) => uri,
         Err(message) => {
@@ -168,7 +175,7 @@ async fn forward(
     match conn
         .interceptor
         .upstream
-        .send(Request::from_parts(parts, body), upgrade.is_some())
+        .send(Request::from_parts(parts, body), kind)
         .await
     {
         Ok(mut response) => {

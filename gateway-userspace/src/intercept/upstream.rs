@@ -1,5 +1,6 @@
-//! The upstream side: one pooled HTTP client per gateway, resolving names
-//! with the gateway's own resolver and verifying upstream certificates.
+//! The upstream side: pooled HTTP clients, one set per connection worker,
+//! resolving names with the gateway's own resolver and verifying upstream
+//! certificates.
 
 use std::time::Duration;
 
@@ -19,16 +20,56 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_mins(1);
 
 type PooledClient = Client<HttpsConnector<HttpConnector<Resolver>>, ProxyBody>;
 
-#[derive(Clone)]
+/// What the agent's request needs from the upstream connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// The agent speaks HTTP/2: HTTP/2 where the upstream offers it.
+    AnyVersion,
+    /// The agent speaks HTTP/1.1 (or upgrades to WebSocket): HTTP/1.1,
+    /// one upstream connection per agent connection in flight. Sharing one
+    /// HTTP/2 connection among many HTTP/1.1 agent connections made every
+    /// request wait on, and wake, that connection's task.
+    Http1,
+}
+
 pub struct Upstream {
+    /// Per connection worker (index `workers::current_index()`), so that
+    /// a request and its upstream connection run on one thread.
+    pools: Vec<Pools>,
+}
+
+struct Pools {
     /// HTTP/2 where the upstream offers it, else HTTP/1.1.
-    client: PooledClient,
-    /// HTTP/1.1 only: upgrades (WebSocket) exist only there.
+    any_version: PooledClient,
+    /// HTTP/1.1 only.
     http1: PooledClient,
 }
 
 impl Upstream {
-    pub fn new(resolver: Resolver, tls: &rustls::ClientConfig) -> Self {
+    pub fn new(resolver: &Resolver, tls: &rustls::ClientConfig, workers: usize) -> Self {
+        Self {
+            pools: (0..workers.max(1))
+                .map(|_| Pools::new(resolver.clone(), tls))
+                .collect(),
+        }
+    }
+
+    /// Sends `request` over a pooled connection of the calling worker.
+    pub async fn send(
+        &self,
+        request: Request<ProxyBody>,
+        kind: UpstreamKind,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let pools = &self.pools[crate::workers::current_index() % self.pools.len()];
+        match kind {
+            UpstreamKind::AnyVersion => pools.any_version.request(request).await,
+            UpstreamKind::Http1 => pools.http1.request(request).await,
+        }
+    }
+}
+
+impl Pools {
+    fn new(resolver: Resolver, tls: &rustls::ClientConfig) -> Self {
         let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -52,21 +93,8 @@ impl Upstream {
             builder
         };
         Self {
-            client: builder().build(any_version),
+            any_version: builder().build(any_version),
             http1: builder().build(http1_only),
-        }
-    }
-
-    /// Sends `request`; `upgrade` picks the HTTP/1.1-only client.
-    pub async fn send(
-        &self,
-        request: Request<ProxyBody>,
-        upgrade: bool,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        if upgrade {
-            self.http1.request(request).await
-        } else {
-            self.client.request(request).await
         }
     }
 }

@@ -77,6 +77,7 @@ async fn proxy(allowed: SocketAddr, map: Arc<StandInMap>) -> SocketAddr {
         original_dst: map,
         interceptor: None,
         detect_wait: DEFAULT_DETECT_WAIT,
+        workers: Arc::new(Workers::start(2).unwrap()),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
