@@ -161,6 +161,25 @@ fn bearer_header_is_injected_and_the_echo_redacted() {
         seen.headers
     );
     assert_agent_never_saw(&seen, SECRET);
+    // The same over HTTP/2 from the agent.
+    let seen = t.curl(
+        &["--http2", "-H", &auth],
+        &HttpsScenario::url(API_HOST, "/v1/h2"),
+    );
+    let reply = t.reply(&seen);
+    assert_eq!(reply.http_version.as_deref(), Some("2"), "{reply:#?}");
+    assert_eq!(
+        reply.expect_echo().header("authorization"),
+        Some(format!("Bearer {ph}"))
+    );
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/v1/h2", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    assert_agent_never_saw(&seen, SECRET);
     t.assert_no_secret_anywhere(SECRET);
 }
 
@@ -290,7 +309,13 @@ fn a_placeholder_to_an_unbound_host_is_blocked_and_recorded() {
     t.reply(&seen).expect_refusal(403, "exfiltration_blocked");
     t.wait_for_exfiltration(API_HOST, "header x-debug");
 
-    for path in ["/collect", "/paste", "/upload", "/debug"] {
+    // A request the policy denies anyway is recorded too.
+    let denied_host = gateway_tests::https_scenario::SVC_HOSTS[0];
+    let seen = t.curl(&["-H", &auth], &HttpsScenario::url(denied_host, "/denied"));
+    t.reply(&seen).expect_refusal(403, "denied");
+    t.wait_for_exfiltration(denied_host, "header authorization");
+
+    for path in ["/collect", "/paste", "/upload", "/debug", "/denied"] {
         t.s.upstream
             .assert_no_request_to(path, "a blocked request is never forwarded");
     }
