@@ -4,6 +4,7 @@
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use http::{HeaderName, HeaderValue, Uri, header, request::Parts, uri::PathAndQuery};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use zeroize::Zeroizing;
 
 use super::{
     Exfiltration, Injected, Place, Reason, Target,
@@ -144,9 +145,10 @@ fn substitute(
             let Some(query) = parts.uri.query() else {
                 return false;
             };
-            let encoded = utf8_percent_encode(secret.expose_str(), URL_ENCODE).to_string();
+            let encoded =
+                Zeroizing::new(utf8_percent_encode(secret.expose_str(), URL_ENCODE).to_string());
             let mut hit = false;
-            let pairs: Vec<String> = query
+            let pairs: Zeroizing<Vec<String>> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
                     Some((k, v))
@@ -154,12 +156,14 @@ fn substitute(
                             && percent_decode_str(v).decode_utf8_lossy() == ph =>
                     {
                         hit = true;
-                        format!("{k}={encoded}")
+                        format!("{k}={}", *encoded)
                     }
                     _ => pair.to_owned(),
                 })
-                .collect();
-            hit && set_path_and_query(parts, &format!("{}?{}", parts.uri.path(), pairs.join("&")))
+                .collect::<Vec<_>>()
+                .into();
+            let new = Zeroizing::new(format!("{}?{}", parts.uri.path(), pairs.join("&")));
+            hit && set_path_and_query(parts, &new)
         }
         Position::Path { template } => {
             let want = template.replace(SLOT, ph);
@@ -167,8 +171,10 @@ fn substitute(
             if !path.contains(&want) {
                 return false;
             }
-            let encoded = utf8_percent_encode(secret.expose_str(), URL_ENCODE).to_string();
-            let mut new = path.replacen(&want, &template.replace(SLOT, &encoded), 1);
+            let encoded =
+                Zeroizing::new(utf8_percent_encode(secret.expose_str(), URL_ENCODE).to_string());
+            let mut new =
+                Zeroizing::new(path.replacen(&want, &template.replace(SLOT, &encoded), 1));
             if let Some(query) = parts.uri.query() {
                 new.push('?');
                 new.push_str(query);
@@ -189,7 +195,9 @@ fn replace_header(
     let mut hit = false;
     let mut new = Vec::with_capacity(values.len());
     for value in values {
-        match rewrite(&value).and_then(|text| HeaderValue::from_str(&text).ok()) {
+        // The text holds the secret: zeroized once the header value is made.
+        let text = rewrite(&value).map(Zeroizing::new);
+        match text.and_then(|text| HeaderValue::from_str(&text).ok()) {
             Some(mut secret) => {
                 secret.set_sensitive(true);
                 new.push(secret);
