@@ -551,3 +551,59 @@ fn a_tampered_record_is_not_used_and_the_others_still_work() {
     );
     t.assert_no_secret_anywhere(SECRET);
 }
+
+#[test]
+fn a_container_gets_its_placeholders_from_an_env_file() {
+    let t = start("sec-container", &[("API_TOKEN", BEARER, SECRET)], false);
+    let env = t
+        .cli
+        .command(&["env", "--agent", "agent"])
+        .run()
+        .expect_success("secret env");
+    let env_file = t.s.dir.write("agent.env", &env.stdout);
+    let rootfs_dir = TempDir::new("sec-container-rootfs");
+    let rootfs = gateway_tests::container::busybox_rootfs(rootfs_dir.path());
+    // busybox's TLS cannot talk to the gateway's (no signature_algorithms
+    // extension), so the container speaks plain HTTP: the gateway sees the
+    // placeholder, and refuses to send a secret in clear.
+    let url = format!("http://{API_HOST}:443/v1/container");
+    let script = format!(
+        "echo token=$API_TOKEN; wget -q -O - --header \"Authorization: Bearer $API_TOKEN\" {url}"
+    );
+    let run = gateway_tests::client::TimedCommand::new("podman")
+        .args(["--runtime", "runc", "run", "--rm"])
+        .arg(format!("--cgroup-parent={}", t.s.agent.relative()))
+        .args(gateway_tests::container::ULIMITS)
+        .arg("--network=host")
+        .arg(format!("--add-host={API_HOST}:{}", t.s.topo.upstream_v4()))
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .args(["/bin/sh", "-c", &script])
+        .timeout(Duration::from_mins(1))
+        .run();
+    assert!(
+        !run.stderr.contains("OCI runtime") && !run.stderr.contains("Error: "),
+        "podman could not run a container here: {run:#?}"
+    );
+    let ph = t.cli.placeholder("agent", "API_TOKEN");
+    assert!(
+        run.stdout.contains(&format!("token={ph}")),
+        "the container's environment holds the placeholder: {run:#?}"
+    );
+    assert!(run.stderr.contains("403"), "{run:#?}");
+    let line = t.wait_for_exfiltration(API_HOST, "header authorization");
+    assert!(
+        line.field("reason").is_some_and(|r| r.contains("HTTPS")),
+        "{line:?}"
+    );
+    t.s.upstream
+        .assert_no_request_to("/v1/container", "no secret in clear");
+    assert_no_secret_in_text(
+        "the container's output",
+        &format!("{}{}", run.stdout, run.stderr),
+        SECRET,
+    );
+    t.assert_no_secret_anywhere(SECRET);
+}
