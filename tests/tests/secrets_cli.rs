@@ -227,6 +227,26 @@ fn a_missing_or_exposed_key_file_is_a_clear_error() {
         .timeout(Duration::from_secs(30))
         .run();
     assert_fails_with(&run, &["opening the vault", "no vault key"]);
+    // The same key as a systemd credential, and as base64 in the environment.
+    let creds = TempDir::new("seccli-creds");
+    std::fs::write(creds.path().join("gateway-vault-key"), &saved).unwrap();
+    let _ = cli
+        .command(&["list"])
+        .env("CREDENTIALS_DIRECTORY", creds.path())
+        .run()
+        .expect_success("secret list with the key as a systemd credential");
+    let hex = String::from_utf8(saved.clone()).unwrap();
+    let bytes: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+    let _ = cli
+        .command(&["list"])
+        .env("GATEWAY_VAULT_KEY", &b64)
+        .run()
+        .expect_success("secret list with the key as base64 in GATEWAY_VAULT_KEY");
+    assert!(!key.exists());
     std::fs::write(&key, saved).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let _ = cli
