@@ -9,6 +9,8 @@ use std::{
 
 use crate::{
     agent::{Agent, Agents},
+    approval_web::{self, RunningWeb, WebError},
+    approvals::desk::ApprovalDesk,
     bpf::{
         BpfError, Enforcer, KernelLogLevel,
         pins::{self, PinDir},
@@ -20,6 +22,7 @@ use crate::{
     kernel_log::KernelLogDrain,
     listeners::Listeners,
     netns::{self, NetnsError},
+    own_ports::OwnPorts,
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
@@ -42,6 +45,8 @@ pub enum StartError {
     Intercept(#[from] InterceptError),
     #[error(transparent)]
     Resolver(#[from] ResolveError),
+    #[error(transparent)]
+    Web(#[from] WebError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -57,6 +62,9 @@ pub enum StartError {
 pub struct Running {
     pub listen_port: u16,
     pub pin_dir: PathBuf,
+    /// Where the approvals web page listens, when it is on.
+    pub web_addr: Option<std::net::SocketAddr>,
+    _web: Option<RunningWeb>,
     _enforcer: Enforcer,
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
     kernel_log: Option<KernelLogDrain>,
@@ -83,11 +91,13 @@ impl Drop for Running {
 
 /// Starts serving `config`; call it from within a tokio runtime. On error
 /// nothing is left attached by this attempt (an earlier instance's pins,
-/// if any, are left as they were).
+/// if any, are left as they were). With `approvals` (the approvals store)
+/// and `[approvals] web_port` set, the approvals web page is served too.
 pub fn start(
     config: &Config,
     root: &CgroupRoot,
     kernel_log: KernelLogLevel,
+    approvals: Option<Arc<dyn ApprovalDesk>>,
 ) -> Result<Running, StartError> {
     let own = CgroupRoot::own_cgroup()?;
     let mut cgroups = Vec::with_capacity(config.agents.len());
@@ -122,7 +132,12 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
-    let interceptor = Interceptor::new(&config.tls, resolver.clone())?;
+    let own_ports = OwnPorts::new(
+        [Some(listen_port), config.approvals.web_port]
+            .into_iter()
+            .flatten(),
+    );
+    let interceptor = Interceptor::new(&config.tls, resolver.clone(), own_ports.clone())?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -137,6 +152,7 @@ pub fn start(
         original_dst: Arc::clone(&enforcer.maps) as Arc<dyn OriginalDstSource>,
         interceptor: Some(Arc::new(interceptor)),
         detect_wait: DEFAULT_DETECT_WAIT,
+        own_ports,
     });
     let mut listeners = Listeners::new(
         listen_port,
@@ -146,6 +162,14 @@ pub fn start(
         cgroups.clone(),
     );
     listeners.add(host_listeners, true)?;
+    let web = match (approvals, config.approvals.web_port) {
+        (Some(desk), Some(port)) => Some(approval_web::serve(
+            desk,
+            port,
+            &config.state_dir.join(approval_web::TOKEN_FILE),
+        )?),
+        _ => None,
+    };
 
     let pins = PinDir::prepare(&config.pin_dir).map_err(BpfError::from)?;
     let generation = generation();
@@ -168,6 +192,8 @@ pub fn start(
     Ok(Running {
         listen_port,
         pin_dir: config.pin_dir.clone(),
+        web_addr: web.as_ref().map(|w| w.addr),
+        _web: web,
         _enforcer: enforcer,
         listeners_task,
         kernel_log: Some(kernel_log),

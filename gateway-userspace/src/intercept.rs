@@ -34,6 +34,7 @@ use crate::{
     addr::{ClientAddr, OriginalDstAddr},
     agent::{Agent, AgentId, Agents},
     config::TlsSettings,
+    own_ports::OwnPorts,
     resolve::Resolver,
     tls::{
         CaError, CertificateAuthority, LeafCerts, client_config, server_config,
@@ -67,7 +68,11 @@ pub enum InterceptError {
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
-    pub fn new(tls: &TlsSettings, resolver: Resolver) -> Result<Self, InterceptError> {
+    pub fn new(
+        tls: &TlsSettings,
+        resolver: Resolver,
+        own_ports: OwnPorts,
+    ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
                 let leaf = Arc::new(LeafCerts::new(ca)?);
@@ -89,7 +94,7 @@ impl Interceptor {
             Err(error) => return Err(error.into()),
         };
         let client = client_config(tls.upstream_ca_file.as_deref())?;
-        let upstream = Upstream::new(resolver, &client);
+        let upstream = Upstream::new(resolver, &client, own_ports);
         Ok(Self {
             tls: agent_tls,
             upstream,
