@@ -3,7 +3,7 @@
 //! - the `Host` header must name the page's own loopback origin, so a web
 //!   site that rebinds its DNS name to 127.0.0.1 gets nothing;
 //! - every request but the token link carries the session cookie
-//!   (HttpOnly, SameSite=Strict), set from the token in that link;
+//!   (`HttpOnly`, `SameSite=Strict`), set from the token in that link;
 //! - a decision (POST) also carries `X-Gateway-Csrf`, a value derived
 //!   from the token that only the page itself is given, and an `Origin`,
 //!   when present, of the page's own origin.

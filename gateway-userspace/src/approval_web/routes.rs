@@ -28,15 +28,16 @@ pub async fn handle(
         return Ok(refused(Refusal::WrongHost, path));
     }
     // The token link: trade the token for the session cookie.
-    if parts.method == Method::GET && path == "/" {
-        if let Some(token) = query_value(parts.uri.query(), "token") {
-            return Ok(if site.gate.token_matches(token) {
-                response::redirect_with_cookie("/", &site.gate.session_cookie())
-            } else {
-                tracing::info!("web page token link refused: wrong token");
-                refused(Refusal::NoSession, path)
-            });
-        }
+    if parts.method == Method::GET
+        && path == "/"
+        && let Some(token) = query_value(parts.uri.query(), "token")
+    {
+        return Ok(if site.gate.token_matches(token) {
+            response::redirect_with_cookie("/", &site.gate.session_cookie())
+        } else {
+            tracing::info!("web page token link refused: wrong token");
+            refused(Refusal::NoSession, path)
+        });
     }
     if let Err(refusal) = site.gate.check_session(&parts.headers) {
         return Ok(refused(refusal, path));

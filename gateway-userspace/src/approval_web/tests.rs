@@ -2,7 +2,7 @@
 //! token, cookie, CSRF, Host check, the API and the live events. The page
 //! in a real browser is tested in `tests/tests/approval_web.rs`.
 
-use std::{os::unix::fs::PermissionsExt as _, path::PathBuf, time::Duration};
+use std::{fmt::Write as _, os::unix::fs::PermissionsExt as _, path::PathBuf, time::Duration};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -73,12 +73,12 @@ impl Fixture {
     async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            head.push_str(&format!("Host: {}\r\n", self.host()));
+            let _ = write!(head, "Host: {}\r\n", self.host());
         }
         for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(head, "{name}: {value}\r\n");
         }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let _ = write!(head, "Content-Length: {}\r\n\r\n{body}", body.len());
         let mut stream = tokio::net::TcpStream::connect(self.web.addr).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut raw = String::new();

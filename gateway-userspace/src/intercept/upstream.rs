@@ -185,7 +185,7 @@ mod tests {
         let mut text = error.to_string();
         let mut cause = std::error::Error::source(&error);
         while let Some(c) = cause {
-            text.push_str(&format!(": {c}"));
+            text = format!("{text}: {c}");
             cause = c.source();
         }
         assert!(text.contains("the gateway's own ports"), "{text}");

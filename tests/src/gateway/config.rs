@@ -177,6 +177,8 @@ pub struct GatewayOptions {
     pub hosts: Vec<(String, Vec<IpAddr>)>,
     /// `[resolver] nameservers`.
     pub nameservers: Vec<SocketAddr>,
+    /// `[approvals] web_port`; `None` leaves the gateway's default.
+    pub web_port: Option<u16>,
 }
 
 /// A name no test uses: with it the static map is never empty, so a
@@ -193,6 +195,7 @@ impl Default for GatewayOptions {
                 vec![IpAddr::from([127, 0, 0, 1])],
             )],
             nameservers: Vec::new(),
+            web_port: None,
         }
     }
 }
@@ -268,5 +271,8 @@ pub fn config_toml_agents(
         );
     }
     out.push_str(&resolver);
+    if let Some(port) = options.web_port {
+        let _ = write!(out, "\n[approvals]\nweb_port = {port}\n");
+    }
     out
 }
