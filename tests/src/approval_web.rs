@@ -88,6 +88,11 @@ impl WebDemo {
         demo
     }
 
+    /// The directory holding `web.token`.
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state.path()
+    }
+
     /// The token the page made in its state directory.
     pub fn token(&self) -> String {
         let path = self.state.path().join("web.token");

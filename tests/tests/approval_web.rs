@@ -393,3 +393,54 @@ fn an_agent_cgroup_cannot_reach_the_web_page() {
         gateway.dump()
     );
 }
+
+#[test]
+fn web_url_prints_the_link_that_opens_the_page() {
+    let ns = NetNs::new(&unique::name("web-url"));
+    let demo = WebDemo::start(Some(&ns), 0);
+    let bin = gateway_tests::preflight::gateway_bin();
+    let port = demo.addr.port().to_string();
+    let run = TimedCommand::new(&bin)
+        .args(["approvals", "web-url", "--state-dir"])
+        .arg(demo.state_dir())
+        .args(["--port", &port])
+        .run()
+        .expect_success("gateway approvals web-url");
+    let url = run.stdout.trim();
+    assert_eq!(url, demo.url(&format!("/?token={}", demo.token())));
+    let opened = curl(&ns, &["-D", "-", url]);
+    assert_eq!(status_of(&opened), 303, "{opened:#?}");
+
+    // From a configuration: its state_dir and [approvals] web_port.
+    let dir = gateway_tests::tempdir::TempDir::new("web-url-config");
+    dir.write("policy.toml", "");
+    let agent =
+        "[[agents]]\nname = \"a\"\ncgroup = \"/gwtest-web-url\"\npolicy = \"policy.toml\"\n";
+    let state = demo.state_dir().display();
+    let config = dir.write(
+        "gateway.toml",
+        &format!("[gateway]\nstate_dir = \"{state}\"\n[approvals]\nweb_port = {port}\n{agent}"),
+    );
+    let from_config = TimedCommand::new(&bin)
+        .args(["approvals", "web-url", "--config"])
+        .arg(&config)
+        .run()
+        .expect_success("gateway approvals web-url --config");
+    assert_eq!(from_config.stdout.trim(), url);
+    let off = dir.write(
+        "off.toml",
+        &format!("[gateway]\nstate_dir = \"{state}\"\n[approvals]\nweb_port = 0\n{agent}"),
+    );
+    let refused = TimedCommand::new(&bin)
+        .args(["approvals", "web-url", "--config"])
+        .arg(&off)
+        .run();
+    assert!(!refused.success(), "{refused:#?}");
+    assert!(refused.stderr.contains("web_port = 0"), "{refused:#?}");
+    let missing = TimedCommand::new(&bin)
+        .args(["approvals", "web-url", "--state-dir"])
+        .arg(dir.path())
+        .run();
+    assert!(!missing.success(), "{missing:#?}");
+    assert!(missing.stderr.contains("web.token"), "{missing:#?}");
+}
