@@ -25,7 +25,10 @@ use std::{
 
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    task::{JoinHandle, JoinSet},
+};
 
 use self::{
     access::Gate,
@@ -95,7 +98,11 @@ pub fn serve(
 }
 
 async fn accept_loop(listener: TcpListener, site: Arc<Site>) {
+    // Owned here so that stopping the page (aborting this task) also ends
+    // open connections, live event streams included.
+    let mut connections = JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -105,7 +112,7 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>) {
             }
         };
         let site = Arc::clone(&site);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| routes::handle(Arc::clone(&site), request));
             let mut builder = http1::Builder::new();
             builder

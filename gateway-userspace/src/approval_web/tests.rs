@@ -410,3 +410,29 @@ fn the_page_puts_text_in_the_dom_only_as_text() {
         assert!(!assets::APP_JS.contains(sink), "app.js uses {sink}");
     }
 }
+
+#[tokio::test]
+async fn stopping_the_page_ends_its_live_streams() {
+    let f = Fixture::start("stop");
+    let mut stream = tokio::net::TcpStream::connect(f.web.addr).await.unwrap();
+    let head = format!(
+        "GET /api/events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+        f.host(),
+        f.cookie()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+    drop(f);
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream outlived the page");
+}
