@@ -82,6 +82,24 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Human approval of requests whose policy rule says `approve`.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+    /// Test support, not for use: serves the approvals web page over an
+    /// in-memory desk that takes approvals as JSON lines on standard input
+    /// and prints every desk event as a JSON line; ends at end of input.
+    /// The browser test drives it (`tests/tests/approval_web.rs`).
+    #[command(hide = true)]
+    ApprovalsWebDemo {
+        /// Where `web.token` is kept (made if missing).
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Loopback port (0: any free port; the first line printed says which).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Remove a gateway's pinned programs: its agents go direct again.
     Detach {
         /// Configuration whose `pin_dir` to detach.
@@ -177,6 +195,23 @@ pub enum SecretCommand {
         agent: String,
         #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Print the URL that opens the local approvals web page (it carries
+    /// the access token, so only root can read it).
+    WebUrl {
+        /// Gateway configuration: its `state_dir` and `[approvals] web_port`.
+        #[arg(long, conflicts_with_all = ["state_dir", "port"])]
+        config: Option<PathBuf>,
+        /// State directory holding `web.token`, without a configuration.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// The page's port, without a configuration.
+        #[arg(long)]
+        port: Option<u16>,
     },
 }
 

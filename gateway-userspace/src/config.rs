@@ -19,6 +19,9 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/gateway";
 /// Where the gateway keeps what must outlive it: the vault, the approvals
 /// and audit database.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/gateway";
+/// Host-loopback port of the local approvals web page (`[approvals]
+/// web_port`; 0 turns the page off).
+pub const DEFAULT_WEB_PORT: u16 = 15080;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +48,24 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
+    pub approvals: ApprovalsSettings,
+}
+
+/// The `[approvals]` table: how people are asked about requests whose
+/// rule says `approve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalsSettings {
+    /// Port of the local web page on 127.0.0.1; `None` when turned off
+    /// (`web_port = 0`).
+    pub web_port: Option<u16>,
+}
+
+impl Default for ApprovalsSettings {
+    fn default() -> Self {
+        Self {
+            web_port: Some(DEFAULT_WEB_PORT),
+        }
+    }
 }
 
 /// One agent: a cgroup subtree and the policy for its connections.
@@ -88,6 +109,14 @@ struct RawConfig {
     resolver: RawResolver,
     #[serde(default)]
     agents: Vec<RawAgent>,
+    #[serde(default)]
+    approvals: RawApprovals,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    web_port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,8 +191,19 @@ impl Config {
             });
         }
         check_not_nested(&agents).map_err(invalid)?;
+        let listen_port = raw.gateway.listen_port.unwrap_or(DEFAULT_LISTEN_PORT);
+        let web_port = match raw.approvals.web_port {
+            None => Some(DEFAULT_WEB_PORT),
+            Some(0) => None,
+            Some(port) => Some(port),
+        };
+        if web_port == Some(listen_port) {
+            return Err(invalid(format!(
+                "[approvals] web_port {listen_port} is also the gateway's listen_port"
+            )));
+        }
         Ok(Self {
-            listen_port: raw.gateway.listen_port.unwrap_or(DEFAULT_LISTEN_PORT),
+            listen_port,
             pin_dir: raw
                 .gateway
                 .pin_dir
@@ -189,6 +229,7 @@ impl Config {
                     .map(|(name, ips)| (name.trim_end_matches('.').to_ascii_lowercase(), ips))
                     .collect(),
             },
+            approvals: ApprovalsSettings { web_port },
         })
     }
 }

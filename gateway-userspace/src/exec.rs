@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use crate::{
     bpf::{KernelLogLevel, pins},
     cgroup::CgroupRoot,
-    config::{AgentConfig, Config, TlsSettings},
+    config::{AgentConfig, ApprovalsSettings, Config, TlsSettings},
     gateway,
     policy::Policy,
     privileges::require_root,
@@ -78,10 +78,12 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         }],
         tls,
         resolver,
+        // No web page for a one-off command: several may run at once.
+        approvals: ApprovalsSettings { web_port: None },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
-        let running = gateway::start(&config, &root, kernel_log)?;
+        let running = gateway::start(&config, &root, kernel_log, None)?;
         tracing::info!(listen_port = running.listen_port, "gateway ready");
         let procs = cgroup.dir.join("cgroup.procs");
         let trust = AgentTrust::install(&config.tls.ca_dir, id)?;

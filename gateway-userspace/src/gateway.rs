@@ -9,6 +9,8 @@ use std::{
 
 use crate::{
     agent::{Agent, Agents},
+    approval_web::{self, RunningWeb, WebError},
+    approvals::desk::ApprovalDesk,
     bpf::{
         BpfError, Enforcer, KernelLogLevel,
         pins::{self, PinDir},
@@ -21,6 +23,7 @@ use crate::{
     kernel_log::KernelLogDrain,
     listeners::Listeners,
     netns::{self, NetnsError},
+    own_ports::OwnPorts,
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
@@ -54,6 +57,8 @@ pub enum StartError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Workers(#[from] WorkersError),
+    #[error(transparent)]
+    Web(#[from] WebError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -69,6 +74,9 @@ pub enum StartError {
 pub struct Running {
     pub listen_port: u16,
     pub pin_dir: PathBuf,
+    /// Where the approvals web page listens, when it is on.
+    pub web_addr: Option<std::net::SocketAddr>,
+    _web: Option<RunningWeb>,
     _enforcer: Enforcer,
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
     kernel_log: Option<KernelLogDrain>,
@@ -101,44 +109,19 @@ impl Drop for Running {
 
 /// Starts serving `config`; call it from within a tokio runtime. On error
 /// nothing is left attached by this attempt (an earlier instance's pins,
-/// if any, are left as they were).
+/// if any, are left as they were). With `approvals` (the approvals store)
+/// and `[approvals] web_port` set, the approvals web page is served too.
 pub fn start(
     config: &Config,
     root: &CgroupRoot,
     kernel_log: KernelLogLevel,
+    approvals: Option<Arc<dyn ApprovalDesk>>,
 ) -> Result<Running, StartError> {
-    let own = CgroupRoot::own_cgroup()?;
-    let mut cgroups = Vec::with_capacity(config.agents.len());
-    for agent in &config.agents {
-        if own.starts_with(&agent.cgroup) {
-            return Err(StartError::InsideAgent {
-                own,
-                agent: agent.name.clone(),
-                cgroup: agent.cgroup.clone(),
-            });
-        }
-        cgroups.push(root.open(&agent.cgroup)?);
-    }
-
+    let cgroups = open_agent_cgroups(config, root)?;
     let host_listeners = netns::listen_here(config.listen_port)?;
     let listen_port = host_listeners.port();
     let mut enforcer = Enforcer::load(listen_port, kernel_log)?;
-    let mut agents = Agents::default();
-    let mut reloadable = Vec::new();
-    for (agent, cgroup) in config.agents.iter().zip(&cgroups) {
-        let store = PolicyStore::new(
-            agent.policy_path.clone().unwrap_or_default(),
-            agent.policy.clone(),
-        );
-        if agent.policy_path.is_some() {
-            reloadable.push(Arc::clone(&store));
-        }
-        let id = agents.add(Agent {
-            name: agent.name.as_str().into(),
-            policy: store,
-        });
-        enforcer.bind_agent(cgroup, id)?;
-    }
+    let (agents, reloadable) = bind_agents(config, &cgroups, &mut enforcer)?;
     let resolver = Resolver::new(&config.resolver)?;
     let names = config
         .agents
@@ -148,7 +131,18 @@ pub fn start(
     let vault = VaultStore::open(config.state_dir.clone(), names)?;
     let credentials = Arc::new(Credentials::new(Arc::clone(&vault)));
     let workers = Arc::new(Workers::start(workers::default_count())?);
-    let interceptor = Interceptor::new(&config.tls, &resolver, workers.count(), credentials)?;
+    let own_ports = OwnPorts::new(
+        [Some(listen_port), config.approvals.web_port]
+            .into_iter()
+            .flatten(),
+    );
+    let interceptor = Interceptor::new(
+        &config.tls,
+        &resolver,
+        workers.count(),
+        credentials,
+        &own_ports,
+    )?;
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -164,6 +158,7 @@ pub fn start(
         interceptor: Some(Arc::new(interceptor)),
         detect_wait: DEFAULT_DETECT_WAIT,
         workers: Arc::clone(&workers),
+        own_ports,
     });
     let mut listeners = Listeners::new(
         listen_port,
@@ -173,6 +168,14 @@ pub fn start(
         cgroups.clone(),
     );
     listeners.add(host_listeners, true)?;
+    let web = match (approvals, config.approvals.web_port) {
+        (Some(desk), Some(port)) => Some(approval_web::serve(
+            desk,
+            port,
+            &config.state_dir.join(approval_web::TOKEN_FILE),
+        )?),
+        _ => None,
+    };
 
     let pins = PinDir::prepare(&config.pin_dir).map_err(BpfError::from)?;
     let generation = generation();
@@ -196,6 +199,8 @@ pub fn start(
     Ok(Running {
         listen_port,
         pin_dir: config.pin_dir.clone(),
+        web_addr: web.as_ref().map(|w| w.addr),
+        _web: web,
         _enforcer: enforcer,
         listeners_task,
         kernel_log: Some(kernel_log),
@@ -203,6 +208,50 @@ pub fn start(
         vault_reloader,
         workers,
     })
+}
+
+/// The agents' cgroups, refusing a gateway that runs inside one.
+fn open_agent_cgroups(config: &Config, root: &CgroupRoot) -> Result<Vec<Cgroup>, StartError> {
+    let own = CgroupRoot::own_cgroup()?;
+    let mut cgroups = Vec::with_capacity(config.agents.len());
+    for agent in &config.agents {
+        if own.starts_with(&agent.cgroup) {
+            return Err(StartError::InsideAgent {
+                own,
+                agent: agent.name.clone(),
+                cgroup: agent.cgroup.clone(),
+            });
+        }
+        cgroups.push(root.open(&agent.cgroup)?);
+    }
+    Ok(cgroups)
+}
+
+/// Registers each agent with its policy and tells the kernel programs
+/// which cgroup is which agent. Returns the policies read from files,
+/// for hot reload.
+fn bind_agents(
+    config: &Config,
+    cgroups: &[Cgroup],
+    enforcer: &mut Enforcer,
+) -> Result<(Agents, Vec<Arc<PolicyStore>>), StartError> {
+    let mut agents = Agents::default();
+    let mut reloadable = Vec::new();
+    for (agent, cgroup) in config.agents.iter().zip(cgroups) {
+        let store = PolicyStore::new(
+            agent.policy_path.clone().unwrap_or_default(),
+            agent.policy.clone(),
+        );
+        if agent.policy_path.is_some() {
+            reloadable.push(Arc::clone(&store));
+        }
+        let id = agents.add(Agent {
+            name: agent.name.as_str().into(),
+            policy: store,
+        });
+        enforcer.bind_agent(cgroup, id)?;
+    }
+    Ok((agents, reloadable))
 }
 
 fn attach_all(

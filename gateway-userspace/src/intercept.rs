@@ -38,6 +38,7 @@ use crate::{
     agent::{Agent, AgentId, Agents},
     config::TlsSettings,
     credentials::Credentials,
+    own_ports::OwnPorts,
     resolve::Resolver,
     tls::{
         CaError, CertificateAuthority, LeafCerts, client_config, server_config,
@@ -79,6 +80,7 @@ impl Interceptor {
         resolver: &Resolver,
         workers: usize,
         credentials: Arc<Credentials>,
+        own_ports: &OwnPorts,
     ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
@@ -101,7 +103,7 @@ impl Interceptor {
             Err(error) => return Err(error.into()),
         };
         let client = client_config(tls.upstream_ca_file.as_deref())?;
-        let upstream = Upstream::new(resolver, &client, workers);
+        let upstream = Upstream::new(resolver, &client, workers, own_ports);
         Ok(Self {
             tls: agent_tls,
             upstream,

@@ -4,6 +4,8 @@
 
 mod addr;
 mod agent;
+mod approval_web;
+mod approval_web_cmd;
 mod approvals;
 mod bpf;
 mod ca_cmd;
@@ -21,6 +23,7 @@ mod kernel_log;
 mod listeners;
 mod logging;
 mod netns;
+mod own_ports;
 mod policy;
 mod policy_cmd;
 mod privileges;
@@ -84,6 +87,8 @@ fn main() -> ExitCode {
         Command::Policy { command } => policy_cmd::run(command),
         Command::Ca { command } => ca_cmd::run(command),
         Command::Secret { command } => secret_cmd::run(command),
+        Command::Approvals { command } => approval_web_cmd::run(command),
+        Command::ApprovalsWebDemo { state_dir, port } => approval_web_cmd::demo(state_dir, *port),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,7 @@ use crate::{
     bpf::SharedMaps,
     detect::{Protocol, detect},
     intercept::{Intercepted, Interceptor},
+    own_ports::OwnPorts,
     policy::Action,
     workers::Workers,
 };
@@ -46,6 +47,8 @@ pub struct Proxy {
     pub detect_wait: Duration,
     /// Where accepted connections are served.
     pub workers: Arc<Workers>,
+    /// The gateway's own loopback ports: refused whatever the policy says.
+    pub own_ports: OwnPorts,
 }
 
 /// A good default for `Proxy::detect_wait`: clients of client-first
@@ -104,6 +107,14 @@ impl Proxy {
             refuse(&client_stream);
             return;
         };
+        if self.own_ports.is_own(dst.0) {
+            tracing::warn!(
+                agent = %agent.name, %client, %dst, cgroup_id = recorded.cgroup_id,
+                "connection refused: the gateway's own port"
+            );
+            refuse(&client_stream);
+            return;
+        }
         if let Some(interceptor) = &self.interceptor {
             let protocol = detect(&client_stream, self.detect_wait).await;
             // Small writes (HTTP/2 window updates, headers) must not wait

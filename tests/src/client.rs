@@ -208,7 +208,8 @@ fn join_cgroup(procs: &CString) -> std::io::Result<()> {
     if written == 1 { Ok(()) } else { Err(err) }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+/// Reads a pipe to its end on a thread.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = pipe.read_to_end(&mut bytes);

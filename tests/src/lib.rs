@@ -9,7 +9,9 @@
     reason = "a test harness: every getter would need the attribute, and an unused result is a test bug the test itself shows"
 )]
 
+pub mod approval_web;
 pub mod cgroup;
+pub mod chromium;
 pub mod client;
 pub mod container;
 pub mod dns_server;

@@ -31,7 +31,7 @@ impl Package {
     }
 }
 
-const PACKAGES: [Package; 10] = [
+const PACKAGES: [Package; 11] = [
     Package::or_command("nftables", "nft"),
     Package::or_command("iproute2", "ip"),
     Package::or_command("curl", "curl"),
@@ -44,6 +44,8 @@ const PACKAGES: [Package; 10] = [
     Package::debian("runc"),
     // The static build, so it can be copied into a bare container root.
     Package::debian("busybox-static"),
+    // The approvals web page is tested in a real headless browser.
+    Package::or_command("chromium", "chromium"),
 ];
 
 /// Installs whichever of [`PACKAGES`] is missing; does not touch apt otherwise.

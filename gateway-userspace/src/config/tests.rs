@@ -64,3 +64,34 @@ fn refuses_parent_dir_and_root() {
         Path::new("/a/b")
     );
 }
+
+#[test]
+fn approvals_web_port_defaults_on_and_zero_turns_it_off() {
+    let dir = temp_dir("web-port");
+    write(&dir, "p.toml", "");
+    let agent = "[[agents]]\nname = \"a\"\ncgroup = \"agents\"\npolicy = \"p.toml\"\n";
+    let default = write(&dir, "d.toml", agent);
+    assert_eq!(
+        Config::load(&default).unwrap().approvals.web_port,
+        Some(DEFAULT_WEB_PORT)
+    );
+    let set = write(
+        &dir,
+        "s.toml",
+        &format!("[approvals]\nweb_port = 9999\n{agent}"),
+    );
+    assert_eq!(Config::load(&set).unwrap().approvals.web_port, Some(9999));
+    let off = write(
+        &dir,
+        "o.toml",
+        &format!("[approvals]\nweb_port = 0\n{agent}"),
+    );
+    assert_eq!(Config::load(&off).unwrap().approvals.web_port, None);
+    let clash = write(
+        &dir,
+        "c.toml",
+        &format!("[gateway]\nlisten_port = 9999\n[approvals]\nweb_port = 9999\n{agent}"),
+    );
+    let err = Config::load(&clash).unwrap_err().to_string();
+    assert!(err.contains("web_port 9999"), "{err}");
+}

@@ -2,23 +2,29 @@
 //! resolving names with the gateway's own resolver and verifying upstream
 //! certificates.
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
-use http::{Request, Response};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
+    rt::{TokioExecutor, TokioIo},
 };
+use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
-use crate::resolve::Resolver;
+use crate::{own_ports::OwnPorts, resolve::Resolver};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_mins(1);
 
-type PooledClient = Client<HttpsConnector<HttpConnector<Resolver>>, ProxyBody>;
+type PooledClient = Client<HttpsConnector<OwnPortGuard>, ProxyBody>;
 
 /// What the agent's request needs from the upstream connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +52,15 @@ struct Pools {
 }
 
 impl Upstream {
-    pub fn new(resolver: &Resolver, tls: &rustls::ClientConfig, workers: usize) -> Self {
+    pub fn new(
+        resolver: &Resolver,
+        tls: &rustls::ClientConfig,
+        workers: usize,
+        own_ports: &OwnPorts,
+    ) -> Self {
         Self {
             pools: (0..workers.max(1))
-                .map(|_| Pools::new(resolver.clone(), tls))
+                .map(|_| Pools::new(resolver.clone(), tls, own_ports.clone()))
                 .collect(),
         }
     }
@@ -69,11 +80,12 @@ impl Upstream {
 }
 
 impl Pools {
-    fn new(resolver: Resolver, tls: &rustls::ClientConfig) -> Self {
-        let mut http = HttpConnector::new_with_resolver(resolver);
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    fn new(resolver: Resolver, tls: &rustls::ClientConfig, own_ports: OwnPorts) -> Self {
+        let mut inner = HttpConnector::new_with_resolver(resolver);
+        inner.enforce_http(false);
+        inner.set_nodelay(true);
+        inner.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let http = OwnPortGuard { inner, own_ports };
         // hyper-rustls sets ALPN itself from the versions enabled below.
         let mut tls = tls.clone();
         tls.alpn_protocols.clear();
@@ -99,6 +111,37 @@ impl Pools {
     }
 }
 
+/// The connector with one check added: a name the gateway resolved to a
+/// loopback address must not lead to one of the gateway's own ports. The
+/// check is on the connected peer, so it holds whatever the name resolved to.
+#[derive(Clone)]
+pub struct OwnPortGuard {
+    inner: HttpConnector<Resolver>,
+    own_ports: OwnPorts,
+}
+
+use super::body::BoxError;
+
+impl tower_service::Service<Uri> for OwnPortGuard {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let own_ports = self.own_ports.clone();
+        Box::pin(async move {
+            let stream = connecting.await?;
+            own_ports.check(stream.inner().peer_addr()?)?;
+            Ok(stream)
+        })
+    }
+}
+
 /// Whether an upstream failure was the upstream's certificate failing
 /// verification, which the agent is told about by name.
 pub fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -119,4 +162,72 @@ pub fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::{intercept::body::full, resolve::ResolverSettings, tls::client_config};
+
+    /// Answers every connection with one `200 ok`.
+    async fn http_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_an_own_port_is_refused() {
+        let (page, other) = (http_server().await, http_server().await);
+        let resolver = Resolver::new(&ResolverSettings {
+            nameservers: Vec::new(),
+            hosts: HashMap::from([(
+                "page.test.example".into(),
+                vec!["127.0.0.1".parse().unwrap()],
+            )]),
+        })
+        .unwrap();
+        let upstream = Upstream::new(
+            &resolver,
+            &client_config(None).unwrap(),
+            1,
+            &OwnPorts::new([page]),
+        );
+        let get = |port: u16| {
+            Request::get(format!("http://page.test.example:{port}/"))
+                .body(full(""))
+                .unwrap()
+        };
+        let allowed = upstream
+            .send(get(other), UpstreamKind::Http1)
+            .await
+            .unwrap();
+        assert_eq!(allowed.status(), 200, "the same name on another port works");
+        let error = upstream
+            .send(get(page), UpstreamKind::Http1)
+            .await
+            .unwrap_err();
+        let mut text = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        assert!(text.contains("the gateway's own ports"), "{text}");
+    }
 }

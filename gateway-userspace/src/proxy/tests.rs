@@ -56,6 +56,14 @@ async fn echo_server() -> SocketAddr {
 
 /// A proxy whose only agent allows `allowed`, listening on loopback.
 async fn proxy(allowed: SocketAddr, map: Arc<StandInMap>) -> SocketAddr {
+    proxy_with_own_ports(allowed, map, OwnPorts::default()).await
+}
+
+async fn proxy_with_own_ports(
+    allowed: SocketAddr,
+    map: Arc<StandInMap>,
+    own_ports: OwnPorts,
+) -> SocketAddr {
     let policy = Policy::parse(
         &format!(
             "[[rules]]\nname = \"echo\"\naction = \"allow\"\nhosts = [\"{}\"]\nports = [{}]\n",
@@ -78,6 +86,7 @@ async fn proxy(allowed: SocketAddr, map: Arc<StandInMap>) -> SocketAddr {
         interceptor: None,
         detect_wait: DEFAULT_DETECT_WAIT,
         workers: Arc::new(Workers::start(2).unwrap()),
+        own_ports,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -129,6 +138,19 @@ async fn connection_without_original_destination_is_reset() {
     let map = Arc::new(StandInMap::default());
     let proxy = proxy(upstream, Arc::clone(&map)).await;
     let mut client = TcpStream::connect(proxy).await.unwrap();
+    let mut buf = [0u8; 1];
+    let err = client.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test]
+async fn own_port_is_reset_even_when_the_policy_allows_it() {
+    // The policy allows exactly this loopback port, as if it were an
+    // ordinary local server; it is the gateway's web page, so it is refused.
+    let page = echo_server().await;
+    let map = Arc::new(StandInMap::default());
+    let proxy = proxy_with_own_ports(page, Arc::clone(&map), OwnPorts::new([page.port()])).await;
+    let mut client = connect_as_agent(proxy, &map, page).await;
     let mut buf = [0u8; 1];
     let err = client.read(&mut buf).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);

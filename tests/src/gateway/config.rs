@@ -180,6 +180,8 @@ pub struct GatewayOptions {
     /// `[gateway] state_dir` (vault, database); default `state` next to
     /// the config, so that no test reads or writes /var/lib/gateway.
     pub state_dir: Option<PathBuf>,
+    /// `[approvals] web_port`; `None` leaves the gateway's default.
+    pub web_port: Option<u16>,
 }
 
 /// A name no test uses: with it the static map is never empty, so a
@@ -197,6 +199,7 @@ impl Default for GatewayOptions {
             )],
             nameservers: Vec::new(),
             state_dir: None,
+            web_port: None,
         }
     }
 }
@@ -277,5 +280,8 @@ pub fn config_toml_agents(
         );
     }
     out.push_str(&resolver);
+    if let Some(port) = options.web_port {
+        let _ = write!(out, "\n[approvals]\nweb_port = {port}\n");
+    }
     out
 }
