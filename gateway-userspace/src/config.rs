@@ -10,6 +10,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    approvals::ApprovalSettings,
     policy::{Policy, PolicyError},
     resolve::ResolverSettings,
 };
@@ -42,9 +43,14 @@ pub struct Config {
     pub pin_dir: PathBuf,
     /// Root-only directory for the vault and the approvals/audit database.
     pub state_dir: PathBuf,
+    /// Where this gateway's database and admin socket live: `state_dir`
+    /// for `gateway run`; one directory per command under it for
+    /// `gateway exec` (sled lets one process open a database).
+    pub db_dir: PathBuf,
     pub agents: Vec<AgentConfig>,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
+    pub approvals: ApprovalSettings,
 }
 
 /// One agent: a cgroup subtree and the policy for its connections.
@@ -88,6 +94,16 @@ struct RawConfig {
     resolver: RawResolver,
     #[serde(default)]
     agents: Vec<RawAgent>,
+    #[serde(default)]
+    approvals: RawApprovals,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    hold_seconds: Option<u64>,
+    expire_seconds: Option<u64>,
+    max_pending_per_agent: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,16 +178,19 @@ impl Config {
             });
         }
         check_not_nested(&agents).map_err(invalid)?;
+        let approvals = approval_settings(&raw.approvals).map_err(invalid)?;
+        let state_dir = raw
+            .gateway
+            .state_dir
+            .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
         Ok(Self {
             listen_port: raw.gateway.listen_port.unwrap_or(DEFAULT_LISTEN_PORT),
             pin_dir: raw
                 .gateway
                 .pin_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)),
-            state_dir: raw
-                .gateway
-                .state_dir
-                .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d)),
+            db_dir: state_dir.clone(),
+            state_dir,
             agents,
             tls: TlsSettings {
                 ca_dir: raw
@@ -189,8 +208,31 @@ impl Config {
                     .map(|(name, ips)| (name.trim_end_matches('.').to_ascii_lowercase(), ips))
                     .collect(),
             },
+            approvals,
         })
     }
+}
+
+fn approval_settings(raw: &RawApprovals) -> Result<ApprovalSettings, String> {
+    let defaults = ApprovalSettings::default();
+    let settings = ApprovalSettings {
+        hold: raw
+            .hold_seconds
+            .map_or(defaults.hold, std::time::Duration::from_secs),
+        expire: raw
+            .expire_seconds
+            .map_or(defaults.expire, std::time::Duration::from_secs),
+        max_pending_per_agent: raw
+            .max_pending_per_agent
+            .unwrap_or(defaults.max_pending_per_agent),
+    };
+    if settings.expire.is_zero() {
+        return Err("[approvals] expire_seconds must be at least 1".into());
+    }
+    if settings.max_pending_per_agent == 0 {
+        return Err("[approvals] max_pending_per_agent must be at least 1".into());
+    }
+    Ok(settings)
 }
 
 /// Makes a cgroup path absolute below the v2 mount (`agents` → `/agents`)

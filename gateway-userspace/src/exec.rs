@@ -64,6 +64,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
     let config = Config {
         listen_port,
         pin_dir: PathBuf::from(format!("/sys/fs/bpf/gateway-exec-{id}")),
+        db_dir: state_dir.join(format!("exec-{id}")),
         state_dir,
         agents: vec![AgentConfig {
             name: "exec".into(),
@@ -73,6 +74,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         }],
         tls,
         resolver,
+        approvals: crate::approvals::ApprovalSettings::default(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {

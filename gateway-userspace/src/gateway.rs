@@ -8,7 +8,10 @@ use std::{
 };
 
 use crate::{
+    admin::server::AdminError,
     agent::{Agent, Agents},
+    approvals::store::{ApprovalStore, StoreError, spawn_cleanup},
+    audit::{AuditError, AuditLog},
     bpf::{
         BpfError, Enforcer, KernelLogLevel,
         pins::{self, PinDir},
@@ -23,10 +26,13 @@ use crate::{
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
+    state::{self, StateError},
 };
 
 /// How often policy files are checked for changes.
 const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often approvals past their time are expired.
+const APPROVALS_CLEANUP_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,6 +48,14 @@ pub enum StartError {
     Intercept(#[from] InterceptError),
     #[error(transparent)]
     Resolver(#[from] ResolveError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("opening the audit log: {0}")]
+    Audit(#[from] AuditError),
+    #[error("opening the approvals store: {0}")]
+    Approvals(#[from] StoreError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -61,6 +75,9 @@ pub struct Running {
     listeners_task: tokio::task::JoinHandle<std::io::Result<()>>,
     kernel_log: Option<KernelLogDrain>,
     reloader: tokio::task::JoinHandle<()>,
+    admin: tokio::task::JoinHandle<()>,
+    cleanup: tokio::task::JoinHandle<()>,
+    audit: AuditLog,
 }
 
 impl Running {
@@ -68,6 +85,9 @@ impl Running {
     pub async fn stop(mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.admin.abort();
+        self.cleanup.abort();
+        self.audit.sync().await;
         if let Some(kernel_log) = self.kernel_log.take() {
             kernel_log.stop().await;
         }
@@ -78,6 +98,8 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.listeners_task.abort();
         self.reloader.abort();
+        self.admin.abort();
+        self.cleanup.abort();
     }
 }
 
@@ -122,7 +144,21 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
-    let interceptor = Interceptor::new(&config.tls, resolver.clone())?;
+    let db = state::open_db(&config.db_dir)?;
+    let audit = AuditLog::open(&db)?;
+    let approvals = ApprovalStore::open(&db, audit.clone(), config.approvals.clone())?;
+    let interceptor = Interceptor::new(
+        &config.tls,
+        resolver.clone(),
+        audit.clone(),
+        Arc::clone(&approvals),
+    )?;
+    let admin = crate::admin::server::serve(
+        &state::admin_socket_path(&config.db_dir),
+        Arc::clone(&approvals),
+        audit.clone(),
+    )?;
+    let cleanup = spawn_cleanup(approvals, APPROVALS_CLEANUP_INTERVAL);
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -172,6 +208,9 @@ pub fn start(
         listeners_task,
         kernel_log: Some(kernel_log),
         reloader,
+        admin,
+        cleanup,
+        audit,
     })
 }
 

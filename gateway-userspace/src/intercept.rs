@@ -4,6 +4,7 @@
 //! on to the real upstream over a connection of its own.
 
 mod answer;
+mod approval;
 mod body;
 mod request;
 mod upstream;
@@ -32,6 +33,8 @@ use tokio_rustls::LazyConfigAcceptor;
 pub use self::upstream::Upstream;
 use crate::{
     addr::{ClientAddr, OriginalDstAddr},
+    approvals::store::ApprovalStore,
+    audit::AuditLog,
     agent::{Agent, AgentId, Agents},
     config::TlsSettings,
     resolve::Resolver,
@@ -47,6 +50,8 @@ pub struct Interceptor {
     /// `None` when the gateway has no CA: TLS is then handled as raw TCP.
     pub tls: Option<AgentTls>,
     pub upstream: Upstream,
+    pub audit: AuditLog,
+    pub approvals: Arc<ApprovalStore>,
 }
 
 /// The agent-facing TLS server: certificates minted per server name.
@@ -67,7 +72,12 @@ pub enum InterceptError {
 impl Interceptor {
     /// Sets up interception from the configuration. A missing CA turns
     /// TLS interception off (with a warning); a broken one is an error.
-    pub fn new(tls: &TlsSettings, resolver: Resolver) -> Result<Self, InterceptError> {
+    pub fn new(
+        tls: &TlsSettings,
+        resolver: Resolver,
+        audit: AuditLog,
+        approvals: Arc<ApprovalStore>,
+    ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
             Ok(ca) => {
                 let leaf = Arc::new(LeafCerts::new(ca)?);
@@ -93,6 +103,8 @@ impl Interceptor {
         Ok(Self {
             tls: agent_tls,
             upstream,
+            audit,
+            approvals,
         })
     }
 }

@@ -3,8 +3,13 @@
 //! See ARCHITECTURE.md for how the pieces fit together.
 
 mod addr;
+mod admin;
 mod agent;
 mod approvals;
+mod approvals_cmd;
+mod audit;
+mod audit_cmd;
+mod bench_store;
 mod bpf;
 mod ca_cmd;
 mod cgroup;
@@ -27,6 +32,8 @@ mod process;
 mod proxy;
 mod resolve;
 mod run;
+mod state;
+mod time_text;
 mod tls;
 
 use std::process::ExitCode;
@@ -77,6 +84,13 @@ fn main() -> ExitCode {
         }
         Command::Policy { command } => policy_cmd::run(command),
         Command::Ca { command } => ca_cmd::run(command),
+        Command::Approvals { command } => approvals_cmd::run(command),
+        Command::Audit { command } => audit_cmd::run(command),
+        Command::BenchStore {
+            state_dir,
+            pending,
+            samples,
+        } => bench_store::run(state_dir, *pending, *samples),
     };
     match result {
         Ok(code) => code,

@@ -87,5 +87,6 @@ pub trait ApprovalDesk: Send + Sync + 'static {
         reason: Option<&str>,
     ) -> Result<ApprovalView, DeskError>;
     /// Live events: every new approval and every status change.
+    #[allow(dead_code, reason = "the web page uses it")]
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DeskEvent>;
 }

@@ -123,3 +123,19 @@ pub async fn discard(mut body: ProxyBody, limit: usize, wait: std::time::Duratio
     };
     let _ = tokio::time::timeout(wait, drain).await;
 }
+
+/// Reads a whole body into memory, up to `cap` bytes; `None` if it is
+/// longer. Trailers are dropped. For requests that need approval, which
+/// is bound to the whole body.
+pub async fn read_whole(mut body: ProxyBody, cap: usize) -> Result<Option<Bytes>, BoxError> {
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if whole.len() + data.len() > cap {
+                return Ok(None);
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(whole.freeze()))
+}

@@ -13,7 +13,10 @@ use super::{
     upstream::is_certificate_error,
     websocket,
 };
-use crate::policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts};
+use crate::{
+    audit::{AuditEvent, AuditKind},
+    policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts},
+};
 
 /// How much of a refused request's body is read (and dropped) so that
 /// the agent reliably gets the refusal.
@@ -78,9 +81,11 @@ pub async fn handle(
     match decision.action {
         Action::Allow => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
+            audit(&conn, AuditKind::Allowed, &parts, &host, &decision, &id);
         }
         Action::Deny => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
+            audit(&conn, AuditKind::Denied, &parts, &host, &decision, &id);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
             let message = format!(
                 "the gateway's policy for agent {} denies this request",
@@ -96,22 +101,34 @@ pub async fn handle(
         }
         Action::Approve => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request needs approval");
-            discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
-            let message = "this request needs a person's approval, and approvals are not enabled on this gateway".to_owned();
-            return Ok(gateway_answer(
-                StatusCode::FORBIDDEN,
-                "approval_required",
-                message,
-                Some(&decision),
-                &id,
-            ));
+            let answer = super::approval::handle(&conn, &host, parts, body, upgrade, &decision, id);
+            return Ok(answer.await);
         }
     }
     Ok(forward(&conn, &host, Request::from_parts(parts, body), upgrade, id).await)
 }
 
+/// Hands the decision to the audit writer (no waiting, no disk here).
+fn audit(
+    conn: &ConnContext,
+    kind: AuditKind,
+    parts: &http::request::Parts,
+    host: &str,
+    decision: &Decision,
+    id: &str,
+) {
+    let mut event = AuditEvent::new(kind);
+    event.agent = Some(conn.agent().name.to_string());
+    event.method = Some(parts.method.as_str().to_owned());
+    event.host = Some(host.to_owned());
+    event.path = Some(parts.uri.path().to_owned());
+    event.rule = Some(decision.rule.to_string());
+    event.request_id = Some(id.to_owned());
+    conn.interceptor.audit.record(event);
+}
+
 /// Sends an allowed request upstream and passes the answer back.
-async fn forward(
+pub(super) async fn forward(
     conn: &ConnContext,
     host: &str,
     request: Request<ProxyBody>,
@@ -158,7 +175,7 @@ async fn forward(
     }
 }
 
-fn gateway_answer(
+pub(super) fn gateway_answer(
     status: StatusCode,
     error: &str,
     message: String,
@@ -253,7 +270,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("proxy-connection");
 }
 
-fn upstream_failure(id: &str, error: &(dyn std::error::Error + 'static)) -> Response<ProxyBody> {
+pub(super) fn upstream_failure(id: &str, error: &(dyn std::error::Error + 'static)) -> Response<ProxyBody> {
     let (code, message) = if is_certificate_error(error) {
         (
             "upstream_certificate",
