@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::cgroup::AgentCgroup;
 use crate::client::Run;
 use crate::dns_server::DnsServer;
-use crate::gateway::config::{GatewayOptions, Rule, policy_toml};
+use crate::gateway::config::{ApprovalOptions, GatewayOptions, Rule, policy_toml};
 use crate::gateway::{AGENT_NAME, Gateway, GatewayFiles};
 use crate::gateway_ca::GatewayCa;
 use crate::git_repo::GitRepo;
@@ -57,6 +57,7 @@ pub struct HttpsScenarioBuilder {
     second: Option<(String, String)>,
     dns: bool,
     git: bool,
+    approvals: Option<ApprovalOptions>,
 }
 
 impl HttpsScenario {
@@ -68,6 +69,7 @@ impl HttpsScenario {
             second: None,
             dns: false,
             git: false,
+            approvals: None,
         }
     }
 
@@ -142,6 +144,13 @@ impl HttpsScenarioBuilder {
         self
     }
 
+    /// `[approvals]` settings for the gateway.
+    #[must_use]
+    pub fn approvals(mut self, approvals: ApprovalOptions) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
     /// Serve a git repository at `https://git.test.example/repo.git`.
     #[must_use]
     pub fn git(mut self) -> Self {
@@ -167,6 +176,7 @@ impl HttpsScenarioBuilder {
         let mut options = GatewayOptions {
             ca_dir: Some(gateway_ca.dir().to_owned()),
             upstream_ca_file: Some(upstream_ca),
+            approvals: self.approvals,
             ..GatewayOptions::default()
         };
         let dns = self.dns.then(|| {

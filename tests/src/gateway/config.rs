@@ -177,6 +177,19 @@ pub struct GatewayOptions {
     pub hosts: Vec<(String, Vec<IpAddr>)>,
     /// `[resolver] nameservers`.
     pub nameservers: Vec<SocketAddr>,
+    /// `[gateway] state_dir`; the harness always sets one (a `state/`
+    /// directory beside the config) so gateways never share a database.
+    pub state_dir: Option<PathBuf>,
+    /// `[approvals]`; `None` leaves the gateway's defaults.
+    pub approvals: Option<ApprovalOptions>,
+}
+
+/// `[approvals]` settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApprovalOptions {
+    pub hold_seconds: Option<u64>,
+    pub expire_seconds: Option<u64>,
+    pub max_pending_per_agent: Option<usize>,
 }
 
 /// A name no test uses: with it the static map is never empty, so a
@@ -193,6 +206,8 @@ impl Default for GatewayOptions {
                 vec![IpAddr::from([127, 0, 0, 1])],
             )],
             nameservers: Vec::new(),
+            state_dir: None,
+            approvals: None,
         }
     }
 }
@@ -210,7 +225,25 @@ impl GatewayOptions {
                 quoted(&file.to_string_lossy())
             );
         }
+        if let Some(dir) = &self.state_dir {
+            let _ = writeln!(gateway, "state_dir = {}", quoted(&dir.to_string_lossy()));
+        }
         let mut resolver = String::new();
+        if let Some(approvals) = &self.approvals {
+            resolver.push_str("\n[approvals]\n");
+            for (key, value) in [
+                ("hold_seconds", approvals.hold_seconds.map(|v| v.to_string())),
+                ("expire_seconds", approvals.expire_seconds.map(|v| v.to_string())),
+                (
+                    "max_pending_per_agent",
+                    approvals.max_pending_per_agent.map(|v| v.to_string()),
+                ),
+            ] {
+                if let Some(value) = value {
+                    let _ = writeln!(resolver, "{key} = {value}");
+                }
+            }
+        }
         if !self.nameservers.is_empty() || !self.hosts.is_empty() {
             resolver.push_str("\n[resolver]\n");
         }
