@@ -92,9 +92,13 @@ pub fn handle(
         AdminRequest::Approve { id, reason } => {
             decide(store, &id, Verdict::Approve, by, reason.as_deref())
         }
-        AdminRequest::Deny { id, reason } => decide(store, &id, Verdict::Deny, by, reason.as_deref()),
+        AdminRequest::Deny { id, reason } => {
+            decide(store, &id, Verdict::Deny, by, reason.as_deref())
+        }
         AdminRequest::AuditExport { since_unix_ms } => {
-            match audit.export(since_unix_ms, |record| emit(AdminReply::Record(record.clone()))) {
+            match audit.export(since_unix_ms, |record| {
+                emit(AdminReply::Record(record.clone()))
+            }) {
                 Ok(()) => AdminReply::Done,
                 Err(e) => AdminReply::Error(e.to_string()),
             }

@@ -128,7 +128,11 @@ fn authority(view: &ApprovalView) -> String {
 /// The request as it would be sent, then what the approval is.
 fn print_request(out: &mut impl std::io::Write, view: &ApprovalView) -> std::io::Result<()> {
     writeln!(out, "{} {} HTTP/1.1", view.method, view.path_and_query)?;
-    if !view.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+    if !view
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
         writeln!(out, "host: {}", authority(view))?;
     }
     for (name, value) in &view.headers {
@@ -147,7 +151,11 @@ fn print_request(out: &mut impl std::io::Write, view: &ApprovalView) -> std::io:
     writeln!(out, "agent:     {}", view.agent)?;
     writeln!(out, "upstream:  {}://{}", view.scheme, authority(view))?;
     writeln!(out, "rule:      {} ({})", view.rule, view.reason)?;
-    writeln!(out, "body:      {} bytes, sha256 {}", view.body_len, view.body_sha256)?;
+    writeln!(
+        out,
+        "body:      {} bytes, sha256 {}",
+        view.body_len, view.body_sha256
+    )?;
     writeln!(out, "created:   {}", rfc3339(view.created_unix_ms))?;
     writeln!(out, "expires:   {}", rfc3339(view.expires_unix_ms))?;
     if let Some(by) = &view.decided_by {

@@ -130,14 +130,19 @@ impl AuditLog {
             time_unix_ms: now_unix_ms(),
             reply: None,
         };
-        if let Err(mpsc::TrySendError::Full(_)) = self.queue.try_send(Command::Record(message)) {
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                tracing::warn!("audit queue full: request events are being dropped (counted in the log)");
-            }
+        if let Err(mpsc::TrySendError::Full(_)) = self.queue.try_send(Command::Record(message))
+            && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::warn!(
+                "audit queue full: request events are being dropped (counted in the log)"
+            );
         }
     }
 
-    #[allow(dead_code, reason = "for async callers; the channels and web page use it")]
+    #[allow(
+        dead_code,
+        reason = "for async callers; the channels and web page use it"
+    )]
     /// Records `event` and returns once it is on disk, with every write
     /// to the database made before the call (an approval's own record).
     pub async fn record_durable(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {

@@ -24,18 +24,22 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
             let dir = state_dir(state)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut failure = None;
-            client::call(&dir, &AdminRequest::AuditExport { since_unix_ms }, |reply| {
-                match reply {
-                    AdminReply::Record(record) => {
-                        serde_json::to_writer(&mut out, &record)?;
-                        out.write_all(b"\n")?;
+            client::call(
+                &dir,
+                &AdminRequest::AuditExport { since_unix_ms },
+                |reply| {
+                    match reply {
+                        AdminReply::Record(record) => {
+                            serde_json::to_writer(&mut out, &record)?;
+                            out.write_all(b"\n")?;
+                        }
+                        AdminReply::Done => {}
+                        AdminReply::Error(message) => failure = Some(message),
+                        other => failure = Some(format!("unexpected answer: {other:?}")),
                     }
-                    AdminReply::Done => {}
-                    AdminReply::Error(message) => failure = Some(message),
-                    other => failure = Some(format!("unexpected answer: {other:?}")),
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .with_context(|| format!("state directory {}", dir.display()))?;
             out.flush()?;
             if let Some(message) = failure {

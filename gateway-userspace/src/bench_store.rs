@@ -3,7 +3,11 @@
 //! approvals pending. `cargo xtask bench approvals` runs it. Prints one
 //! JSON object: each operation's p50/p99/max in microseconds.
 
-use std::{path::Path, process::ExitCode, time::Instant};
+use std::{
+    path::Path,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
@@ -37,7 +41,10 @@ struct Report {
 
 pub fn run(dir: &Path, pending: usize, samples: usize) -> anyhow::Result<ExitCode> {
     if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
-        bail!("{} is not empty: give an empty scratch directory", dir.display());
+        bail!(
+            "{} is not empty: give an empty scratch directory",
+            dir.display()
+        );
     }
     let db = state::open_db(dir)?;
     let audit = AuditLog::open(&db)?;
@@ -46,79 +53,42 @@ pub fn run(dir: &Path, pending: usize, samples: usize) -> anyhow::Result<ExitCod
         ..ApprovalSettings::default()
     };
     let store = ApprovalStore::open(&db, audit.clone(), settings)?;
-    let body = vec![b'x'; 512];
-    let headers = http::HeaderMap::from_iter([
-        (http::header::CONTENT_TYPE, "application/json".parse()?),
-        (http::header::AUTHORIZATION, "Bearer secret".parse()?),
-    ]);
-    let request = |n: usize| {
-        NewApproval::new(&RequestSnapshot {
-            agent: "bench",
-            method: "POST",
-            scheme: "https",
-            host: "api.example.com",
-            port: 443,
-            path_and_query: &format!("/items/{n}?x=1"),
-            headers: &headers,
-            body: &body,
-            rule: "bench",
-            reason: "benchmark",
-            request_id: &format!("bench-{n}"),
-        })
-    };
+    let requests = Requests::new()?;
     let fill = Instant::now();
     for n in 0..pending {
-        store.admit(&request(n)).context("filling the store")?;
+        store.admit(&requests.nth(n)).context("filling the store")?;
     }
     let fill_seconds = fill.elapsed().as_secs_f64();
 
     let mut create = Vec::with_capacity(samples);
     let mut ids = Vec::with_capacity(samples);
     for n in pending..pending + samples {
-        let new = request(n);
+        let new = requests.nth(n);
         let start = Instant::now();
         let admission = store.admit(&new)?;
         create.push(start.elapsed());
-        let Admission::Wait { approval, created: true } = admission else {
+        let Admission::Wait {
+            approval,
+            created: true,
+        } = admission
+        else {
             bail!("a new request did not create an approval: {admission:?}");
         };
         ids.push(approval.id);
     }
-    let mut decide = Vec::with_capacity(samples);
-    for id in &ids {
-        let start = Instant::now();
+    let decide = timed(&ids, |id| {
         store.decide(id, Verdict::Approve, "bench", "bench", None)?;
-        decide.push(start.elapsed());
-    }
-    let mut durable = Vec::with_capacity(samples);
-    for n in 0..samples {
-        let mut event = AuditEvent::new(AuditKind::Approved);
-        event.approval_id = Some(format!("{n:016x}"));
-        event.by = Some("bench".into());
-        event.via = Some("cli".into());
-        let start = Instant::now();
-        audit.record_durable_blocking(event)?;
-        durable.push(start.elapsed());
-    }
-    let mut enqueue = Vec::with_capacity(samples * 10);
-    for n in 0..samples * 10 {
-        let mut event = AuditEvent::new(AuditKind::Allowed);
-        event.agent = Some("bench".into());
-        event.path = Some(format!("/items/{n}"));
-        let start = Instant::now();
-        audit.record(event);
-        enqueue.push(start.elapsed());
-    }
-    audit.sync_blocking();
+        Ok(())
+    })?;
+    let (durable, enqueue) = audit_appends(&audit, samples)?;
     let raw = db.open_tree("bench_raw")?;
     let value = vec![b'v'; 1200];
-    let mut baseline = Vec::with_capacity(samples);
-    for n in 0..samples {
-        let start = Instant::now();
-        raw.insert((n as u64).to_be_bytes(), value.as_slice())?;
+    let keys: Vec<u64> = (0..samples as u64).collect();
+    let baseline = timed(&keys, |n| {
+        raw.insert(n.to_be_bytes(), value.as_slice())?;
         db.flush()?;
-        baseline.push(start.elapsed());
-    }
+        Ok(())
+    })?;
     let report = Report {
         pending_before: pending,
         fill_seconds,
@@ -134,17 +104,94 @@ pub fn run(dir: &Path, pending: usize, samples: usize) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn measured(operation: &'static str, mut times: Vec<std::time::Duration>) -> Measured {
+/// Distinct requests of the same shape as real ones (512-byte body).
+struct Requests {
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Requests {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            headers: http::HeaderMap::from_iter([
+                (http::header::CONTENT_TYPE, "application/json".parse()?),
+                (http::header::AUTHORIZATION, "Bearer secret".parse()?),
+            ]),
+            body: vec![b'x'; 512],
+        })
+    }
+
+    fn nth(&self, n: usize) -> NewApproval {
+        NewApproval::new(&RequestSnapshot {
+            agent: "bench",
+            method: "POST",
+            scheme: "https",
+            host: "api.example.com",
+            port: 443,
+            path_and_query: &format!("/items/{n}?x=1"),
+            headers: &self.headers,
+            body: &self.body,
+            rule: "bench",
+            reason: "benchmark",
+            request_id: &format!("bench-{n}"),
+        })
+    }
+}
+
+/// Durable appends (a decision) and enqueued ones (the request path).
+fn audit_appends(
+    audit: &AuditLog,
+    samples: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let numbers: Vec<usize> = (0..samples).collect();
+    let durable = timed(&numbers, |n| {
+        let mut event = AuditEvent::new(AuditKind::Approved);
+        event.approval_id = Some(format!("{n:016x}"));
+        event.by = Some("bench".into());
+        event.via = Some("cli".into());
+        audit.record_durable_blocking(event)?;
+        Ok(())
+    })?;
+    let many: Vec<usize> = (0..samples * 10).collect();
+    let enqueue = timed(&many, |n| {
+        let mut event = AuditEvent::new(AuditKind::Allowed);
+        event.agent = Some("bench".into());
+        event.path = Some(format!("/items/{n}"));
+        audit.record(event);
+        Ok(())
+    })?;
+    audit.sync_blocking();
+    Ok((durable, enqueue))
+}
+
+fn timed<T>(
+    inputs: &[T],
+    mut operation: impl FnMut(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let start = Instant::now();
+        operation(input)?;
+        times.push(start.elapsed());
+    }
+    Ok(times)
+}
+
+fn measured(operation: &'static str, mut times: Vec<Duration>) -> Measured {
     times.sort_unstable();
-    let at = |p: f64| {
-        let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len());
+    // Nearest rank: the smallest sample with at least per_mille/1000 of
+    // all samples at or below it.
+    let at = |per_mille: usize| {
+        let rank = (per_mille * times.len())
+            .div_ceil(1000)
+            .clamp(1, times.len());
         times[rank - 1].as_secs_f64() * 1e6
     };
     Measured {
         operation,
         samples: times.len(),
-        p50_us: at(0.5),
-        p99_us: at(0.99),
+        p50_us: at(500),
+        p99_us: at(990),
         max_us: times.last().map_or(0.0, |t| t.as_secs_f64() * 1e6),
     }
 }

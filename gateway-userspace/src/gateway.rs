@@ -159,6 +159,7 @@ pub fn start(
         audit.clone(),
     )?;
     let cleanup = spawn_cleanup(approvals, APPROVALS_CLEANUP_INTERVAL);
+    tracing::info!(db = %state::db_path(&config.db_dir).display(), "approvals and audit database open");
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;

@@ -33,9 +33,9 @@ use tokio_rustls::LazyConfigAcceptor;
 pub use self::upstream::Upstream;
 use crate::{
     addr::{ClientAddr, OriginalDstAddr},
+    agent::{Agent, AgentId, Agents},
     approvals::store::ApprovalStore,
     audit::AuditLog,
-    agent::{Agent, AgentId, Agents},
     config::TlsSettings,
     resolve::Resolver,
     tls::{

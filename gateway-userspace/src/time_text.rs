@@ -28,7 +28,11 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let (date, rest) = text.split_once(['T', 't', ' ']).ok_or_else(bad)?;
     let mut parts = date.splitn(3, '-');
     let number = |s: Option<&str>| s.and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
-    let (y, mo, d) = (number(parts.next())?, number(parts.next())?, number(parts.next())?);
+    let (y, mo, d) = (
+        number(parts.next())?,
+        number(parts.next())?,
+        number(parts.next())?,
+    );
     let (clock, offset_secs) = if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
         (clock, 0)
     } else if let Some(at) = rest.rfind(['+', '-']) {
@@ -42,7 +46,9 @@ pub fn parse(text: &str) -> Result<u64, String> {
         return Err(bad());
     };
     let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut hms = hms.splitn(3, ':').map(|s| s.parse::<i64>().map_err(|_| bad()));
+    let mut hms = hms
+        .splitn(3, ':')
+        .map(|s| s.parse::<i64>().map_err(|_| bad()));
     let (h, mi, s) = (
         hms.next().ok_or_else(bad)??,
         hms.next().ok_or_else(bad)??,

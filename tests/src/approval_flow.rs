@@ -85,7 +85,11 @@ pub fn decide(gateway: &Gateway, verb: &str, id: &str, reason: Option<&str>) -> 
         args.extend(["--reason", reason]);
     }
     let run = gateway.cli(&args);
-    assert!(run.success(), "gateway approvals {verb} {id}: {run:#?}\n{}", gateway.dump());
+    assert!(
+        run.success(),
+        "gateway approvals {verb} {id}: {run:#?}\n{}",
+        gateway.dump()
+    );
     run
 }
 
@@ -106,7 +110,11 @@ pub fn approval_answer(reply: &Reply, status: u16, error: &str) -> (String, Stri
     let refusal = reply.expect_refusal(status, error);
     let json = reply.json();
     let id = json["approval_id"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(id.len(), 16, "an approval answer names the approval: {refusal:#?} {json}");
+    assert_eq!(
+        id.len(),
+        16,
+        "an approval answer names the approval: {refusal:#?} {json}"
+    );
     let state = json["status"].as_str().unwrap_or_default().to_owned();
     (id, state)
 }

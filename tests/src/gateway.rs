@@ -80,7 +80,10 @@ impl Gateway {
     /// Starts the gateway again with the same files, after [`Self::kill9`]
     /// or [`Self::terminate`]; the log starts afresh.
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "restart: the gateway is still running");
+        assert!(
+            self.child.is_none(),
+            "restart: the gateway is still running"
+        );
         let (child, logs) = spawn(&self.config);
         self.child = Some(child);
         self.logs = logs;

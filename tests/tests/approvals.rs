@@ -54,9 +54,15 @@ fn held_request_completes_after_cli_approve() {
         "status:    pending",
         "rule:      pay (Payments need a person)",
     ] {
-        assert!(show.stdout.contains(expected), "show lacks {expected:?}: {show:#?}");
+        assert!(
+            show.stdout.contains(expected),
+            "show lacks {expected:?}: {show:#?}"
+        );
     }
-    assert!(!show.stdout.contains(SECRET), "the credential is shown: {show:#?}");
+    assert!(
+        !show.stdout.contains(SECRET),
+        "the credential is shown: {show:#?}"
+    );
     let list = s.gateway.cli(&["approvals", "list"]);
     assert!(list.success() && list.stdout.contains(&id), "{list:#?}");
 
@@ -67,7 +73,8 @@ fn held_request_completes_after_cli_approve() {
     assert_eq!(echo.text("path"), PAY);
     assert_eq!(s.upstream.requests_to(PAY).len(), 1, "sent exactly once");
     assert_eq!(shown_status(&s.gateway, &id), "used");
-    s.gateway.assert_no_log_mentioning(SECRET, "credentials are never logged");
+    s.gateway
+        .assert_no_log_mentioning(SECRET, "credentials are never logged");
 }
 
 #[test]
@@ -78,15 +85,27 @@ fn deny_ends_the_held_request_and_stays_final() {
     decide(&s.gateway, "deny", &id, Some("not this month"));
     let reply = reply_of(held);
     let (answer_id, status) = approval_answer(&reply, 403, "approval_denied");
-    assert_eq!((answer_id.as_str(), status.as_str()), (id.as_str(), "denied"));
-    assert_eq!(reply.json()["decision_reason"], "not this month", "{reply:#?}");
+    assert_eq!(
+        (answer_id.as_str(), status.as_str()),
+        (id.as_str(), "denied")
+    );
+    assert_eq!(
+        reply.json()["decision_reason"],
+        "not this month",
+        "{reply:#?}"
+    );
 
     // The identical request is denied at once, without a new approval.
     let again = send(&s, PAY, r#"{"amount":99}"#);
     let (again_id, _) = approval_answer(&again, 403, "approval_denied");
     assert_eq!(again_id, id);
-    assert_eq!(held_ids(&s.gateway).len(), 1, "no new approval was asked for");
-    s.upstream.assert_no_request_to(PAY, "a denied request is never sent");
+    assert_eq!(
+        held_ids(&s.gateway).len(),
+        1,
+        "no new approval was asked for"
+    );
+    s.upstream
+        .assert_no_request_to(PAY, "a denied request is never sent");
 }
 
 #[test]
@@ -104,11 +123,20 @@ fn expiry_ends_the_held_request_and_a_new_request_asks_again() {
     let started = std::time::Instant::now();
     let reply = reply_of(held);
     let (answer_id, status) = approval_answer(&reply, 403, "approval_expired");
-    assert_eq!((answer_id.as_str(), status.as_str()), (id.as_str(), "expired"));
-    assert!(started.elapsed() < Duration::from_secs(10), "ended at expiry, not at the hold");
+    assert_eq!(
+        (answer_id.as_str(), status.as_str()),
+        (id.as_str(), "expired")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ended at expiry, not at the hold"
+    );
     assert_eq!(shown_status(&s.gateway, &id), "expired");
     let approve_late = s.gateway.cli(&["approvals", "approve", &id]);
-    assert!(!approve_late.success(), "an expired approval cannot be approved: {approve_late:#?}");
+    assert!(
+        !approve_late.success(),
+        "an expired approval cannot be approved: {approve_late:#?}"
+    );
 
     let next = send_held(&s, PAY, "{}");
     let fresh = wait_held(&s.gateway, 2);
@@ -130,7 +158,8 @@ fn the_retry_after_approval_goes_through_once_and_only_once() {
         dumped.to_ascii_lowercase().contains("retry-after:"),
         "a pending answer says when to retry: {dumped}"
     );
-    s.upstream.assert_no_request_to(PAY, "nothing sent while pending");
+    s.upstream
+        .assert_no_request_to(PAY, "nothing sent while pending");
 
     decide(&s.gateway, "approve", &id, Some("ok once"));
     // A changed body is another request: not covered.
@@ -141,7 +170,11 @@ fn the_retry_after_approval_goes_through_once_and_only_once() {
     let other_url = send(&s, &format!("{PAY}?n=1"), r#"{"n":1}"#);
     let (url_id, _) = approval_answer(&other_url, 403, "approval_pending");
     assert_ne!(url_id, id, "a changed query needs its own approval");
-    assert!(s.upstream.requests_to(PAY).is_empty(), "{:#?}", s.upstream.requests());
+    assert!(
+        s.upstream.requests_to(PAY).is_empty(),
+        "{:#?}",
+        s.upstream.requests()
+    );
 
     send(&s, PAY, r#"{"n":1}"#).expect_echo();
     assert_eq!(s.upstream.requests_to(PAY).len(), 1);
@@ -171,7 +204,10 @@ fn identical_pending_requests_share_one_approval_and_the_cap_holds() {
     third.expect_refusal(429, "too_many_pending_approvals");
     let list = s.gateway.cli(&["approvals", "list"]);
     assert_eq!(
-        list.stdout.lines().filter(|l| l.contains("pending")).count(),
+        list.stdout
+            .lines()
+            .filter(|l| l.contains("pending"))
+            .count(),
         2,
         "{list:#?}"
     );
@@ -191,7 +227,13 @@ fn socket_client(socket: &std::path::Path, agent: Option<&std::path::Path>) -> T
         print(s.recv(65536).decode())";
     let cmd = match agent {
         Some(cgroup) => TimedCommand::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/python3"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "/usr/bin/python3",
+            ])
             .in_cgroup(cgroup),
         None => TimedCommand::new("python3"),
     };
@@ -205,7 +247,8 @@ fn an_agent_cannot_reach_the_admin_socket() {
     approval_answer(&send(&s, PAY, "{}"), 403, "approval_pending");
     let state = s.gateway.state_dir().to_owned();
     let socket = state.join("admin.sock");
-    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700, "the state directory is root-only");
     assert_eq!(mode(&socket), 0o600, "the admin socket is root-only");
 

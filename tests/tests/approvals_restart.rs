@@ -48,7 +48,10 @@ fn approvals_survive_kill9_and_restart_in_a_loop() {
         kill_and_restart(&mut s, moment(round, 0));
         assert_eq!(shown_status(&s.gateway, &id), "pending", "round {round}");
         let (same, _) = approval_answer(&send(&s, PAY, &body), 403, "approval_pending");
-        assert_eq!(same, id, "round {round}: the same request finds its approval");
+        assert_eq!(
+            same, id,
+            "round {round}: the same request finds its approval"
+        );
 
         // Approved, acknowledged by the CLI: still approved after SIGKILL.
         decide(&s.gateway, "approve", &id, None);
@@ -60,7 +63,10 @@ fn approvals_survive_kill9_and_restart_in_a_loop() {
         kill_and_restart(&mut s, moment(round, 2));
         assert_eq!(shown_status(&s.gateway, &id), "used", "round {round}");
         let (next, _) = approval_answer(&send(&s, PAY, &body), 403, "approval_pending");
-        assert_ne!(next, id, "round {round}: a used approval does not cover a second retry");
+        assert_ne!(
+            next, id,
+            "round {round}: a used approval does not cover a second retry"
+        );
         assert_eq!(
             s.upstream.requests_to(PAY).len(),
             usize::try_from(round + 1).unwrap(),
@@ -105,7 +111,9 @@ fn a_sigkill_during_a_burst_loses_no_acknowledged_approval() {
             );
         }
     }
-    eprintln!("{checked} acknowledged approvals checked, {interrupted} requests cut off by SIGKILLs");
+    eprintln!(
+        "{checked} acknowledged approvals checked, {interrupted} requests cut off by SIGKILLs"
+    );
     assert!(
         checked >= 12 && interrupted >= 1,
         "the bursts must both create approvals and be cut off: {checked} acknowledged, {interrupted} cut off"

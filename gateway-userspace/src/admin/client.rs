@@ -79,7 +79,9 @@ fn over_socket(
     loop {
         text.clear();
         if reader.read_line(&mut text).map_err(err)? == 0 {
-            return Err(ClientError::Protocol("the gateway closed the connection".into()));
+            return Err(ClientError::Protocol(
+                "the gateway closed the connection".into(),
+            ));
         }
         let reply: AdminReply =
             serde_json::from_str(text.trim()).map_err(|e| ClientError::Protocol(e.to_string()))?;

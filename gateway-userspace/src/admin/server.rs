@@ -78,7 +78,10 @@ async fn connection(
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
     if uid != 0 {
-        tracing::warn!(uid, "admin socket: refused a connection from a user other than root");
+        tracing::warn!(
+            uid,
+            "admin socket: refused a connection from a user other than root"
+        );
         let line = reply_line(&AdminReply::Error(format!(
             "the admin socket answers root only (you are uid {uid})"
         )));
@@ -89,7 +92,10 @@ async fn connection(
     let mut line = String::new();
     loop {
         line.clear();
-        let read = (&mut reader).take(MAX_LINE as u64).read_line(&mut line).await?;
+        let read = (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_line(&mut line)
+            .await?;
         if read == 0 {
             return Ok(());
         }
@@ -119,7 +125,8 @@ async fn connection(
 }
 
 fn reply_line(reply: &AdminReply) -> Vec<u8> {
-    let mut line = serde_json::to_vec(reply).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
+    let mut line =
+        serde_json::to_vec(reply).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
     line.push(b'\n');
     line
 }

@@ -69,13 +69,31 @@ mod tests {
         };
         let other_body = body_sha256(b"{\"amount\": 1000}");
         let variants = [
-            BoundRequest { agent: "other", ..base },
-            BoundRequest { method: "PUT", ..base },
-            BoundRequest { scheme: "http", ..base },
-            BoundRequest { host: "api.example.org", ..base },
+            BoundRequest {
+                agent: "other",
+                ..base
+            },
+            BoundRequest {
+                method: "PUT",
+                ..base
+            },
+            BoundRequest {
+                scheme: "http",
+                ..base
+            },
+            BoundRequest {
+                host: "api.example.org",
+                ..base
+            },
             BoundRequest { port: 8443, ..base },
-            BoundRequest { path_and_query: "/pay?to=mallory", ..base },
-            BoundRequest { body_sha256: &other_body, ..base },
+            BoundRequest {
+                path_and_query: "/pay?to=mallory",
+                ..base
+            },
+            BoundRequest {
+                body_sha256: &other_body,
+                ..base
+            },
         ];
         let original = binding(&base);
         assert_eq!(original, binding(&base), "stable");
@@ -96,7 +114,11 @@ mod tests {
             path_and_query: "/",
             body_sha256: &body,
         };
-        let b = BoundRequest { agent: "agent", method: "GET", ..a };
+        let b = BoundRequest {
+            agent: "agent",
+            method: "GET",
+            ..a
+        };
         assert_ne!(binding(&a), binding(&b));
     }
 }

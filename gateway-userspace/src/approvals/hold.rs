@@ -20,7 +20,7 @@ pub async fn hold(
     deadline: Instant,
 ) -> Result<ApprovalView, StoreError> {
     // Subscribe before looking, so no change falls in between.
-    let mut changes = store.subscribe();
+    let mut events = store.subscribe();
     loop {
         let current = store
             .refresh(id)?
@@ -38,7 +38,7 @@ pub async fn hold(
         let wake = deadline.min(now + to_expiry);
         let changed = async {
             loop {
-                match changes.recv().await {
+                match events.recv().await {
                     Ok(DeskEvent::Changed { approval }) if approval.id == id => return true,
                     Ok(_) => {}
                     // Missed events: look again.

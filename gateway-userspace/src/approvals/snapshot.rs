@@ -157,7 +157,10 @@ mod tests {
         for secret in ["sk-live-123", "sid=abc", "k-123", "eA==", "g-1", "t-1"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
-        assert_eq!(redacted[0], ("content-type".into(), "application/json".into()));
+        assert_eq!(
+            redacted[0],
+            ("content-type".into(), "application/json".into())
+        );
         assert_eq!(redacted[1], ("authorization".into(), REDACTED.into()));
         assert_eq!(redacted.last().unwrap(), &("accept".into(), "*/*".into()));
     }

@@ -126,7 +126,10 @@ impl ApprovalStore {
     /// approval, wait for a pending one, be told of a denial, or create
     /// a new approval (durably) and wait for it.
     pub fn admit(&self, new: &NewApproval) -> Result<Admission, StoreError> {
-        let _one_at_a_time = self.admission.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let binding = new.binding();
         if let Some(id) = self.index.get(binding.as_bytes())? {
             let id = String::from_utf8_lossy(&id).into_owned();
@@ -151,7 +154,7 @@ impl ApprovalStore {
                 }
             }
         }
-        let approval = self.create(new, binding)?;
+        let approval = self.create(new, &binding)?;
         Ok(Admission::Wait {
             approval,
             created: true,
@@ -217,7 +220,7 @@ impl ApprovalStore {
         self.events.subscribe()
     }
 
-    fn create(&self, new: &NewApproval, binding: String) -> Result<ApprovalView, StoreError> {
+    fn create(&self, new: &NewApproval, binding: &str) -> Result<ApprovalView, StoreError> {
         let limit = self.settings.max_pending_per_agent;
         if self.pending_of(&new.agent) >= limit {
             return Err(StoreError::TooManyPending {
@@ -227,11 +230,10 @@ impl ApprovalStore {
         }
         let id = new_id()?;
         let created = now_unix_ms();
-        let expires = created.saturating_add(
-            u64::try_from(self.settings.expire.as_millis()).unwrap_or(u64::MAX),
-        );
+        let expires = created
+            .saturating_add(u64::try_from(self.settings.expire.as_millis()).unwrap_or(u64::MAX));
         let stored = StoredApproval {
-            binding: binding.clone(),
+            binding: binding.to_owned(),
             view: ApprovalView {
                 id: id.clone(),
                 agent: new.agent.clone(),
@@ -291,7 +293,9 @@ impl ApprovalStore {
             if swapped.is_err() {
                 continue;
             }
-            if old.view.status == ApprovalStatus::Pending && new.view.status != ApprovalStatus::Pending {
+            if old.view.status == ApprovalStatus::Pending
+                && new.view.status != ApprovalStatus::Pending
+            {
                 self.count_pending(&new.view.agent, -1);
             }
             let _ = self.events.send(DeskEvent::Changed {

@@ -1,7 +1,10 @@
 use super::{AuditEvent, AuditKind, AuditLog, record::AuditRecord};
 
 fn temp_db() -> sled::Db {
-    sled::Config::new().temporary(true).open().expect("a temporary sled db")
+    sled::Config::new()
+        .temporary(true)
+        .open()
+        .expect("a temporary sled db")
 }
 
 fn event(n: u64) -> AuditEvent {
@@ -17,7 +20,9 @@ fn log_with(records: u64) -> (sled::Db, AuditLog) {
     for n in 1..records {
         log.record(event(n));
     }
-    let last = log.record_durable_blocking(event(records)).expect("durable");
+    let last = log
+        .record_durable_blocking(event(records))
+        .expect("durable");
     assert_eq!(last.seq, records, "records are numbered from 1 in order");
     (db, log)
 }
@@ -90,7 +95,10 @@ fn a_removed_last_record_is_named() {
 fn reordered_records_are_named() {
     let (db, log) = log_with(10);
     let tree = db.open_tree("audit").unwrap();
-    let (a, b) = (tree.get(3u64.to_be_bytes()).unwrap().unwrap(), tree.get(4u64.to_be_bytes()).unwrap().unwrap());
+    let (a, b) = (
+        tree.get(3u64.to_be_bytes()).unwrap().unwrap(),
+        tree.get(4u64.to_be_bytes()).unwrap().unwrap(),
+    );
     tree.insert(3u64.to_be_bytes(), b).unwrap();
     tree.insert(4u64.to_be_bytes(), a).unwrap();
     let broken = log.verify().expect_err("reordered");

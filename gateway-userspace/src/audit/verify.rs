@@ -44,7 +44,10 @@ pub fn verify(tree: &sled::Tree) -> Result<Intact, Broken> {
     for entry in tree.range(..HEAD_KEY) {
         let (key, value) = entry.map_err(|e| broken(prev.seq + 1, e.to_string()))?;
         let position = key_seq(&key).ok_or_else(|| {
-            broken(prev.seq + 1, format!("a stray key {key:?} among the records"))
+            broken(
+                prev.seq + 1,
+                format!("a stray key {key:?} among the records"),
+            )
         })?;
         if position > head.seq {
             break;
@@ -100,7 +103,8 @@ pub fn verify(tree: &sled::Tree) -> Result<Intact, Broken> {
     if prev.hash != head.hash && head.seq != 0 {
         return Err(broken(
             head.seq,
-            "the last record's hash differs from the stored head: the last record was replaced".into(),
+            "the last record's hash differs from the stored head: the last record was replaced"
+                .into(),
         ));
     }
     Ok(Intact {

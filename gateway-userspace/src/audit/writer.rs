@@ -48,6 +48,10 @@ pub struct Message {
 
 /// What the writer receives: a record, or a request to be told once
 /// everything sent before is on disk.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every command is a record: boxing it would add an allocation per request"
+)]
 pub enum Command {
     Record(Message),
     Sync(tokio::sync::oneshot::Sender<()>),
@@ -157,7 +161,10 @@ impl Writer {
 
     /// Writes `messages` in one batch; each record (or the error that
     /// kept it out) with who waits for it.
-    fn write(&mut self, messages: Vec<Message>) -> Vec<(Result<AuditRecord, String>, Option<Reply>)> {
+    fn write(
+        &mut self,
+        messages: Vec<Message>,
+    ) -> Vec<(Result<AuditRecord, String>, Option<Reply>)> {
         if messages.is_empty() {
             return Vec::new();
         }

@@ -31,7 +31,11 @@ pub fn json(status: StatusCode, body: &ErrorBody<'_>) -> Response<ProxyBody> {
 }
 
 /// A JSON answer of any shape (approval answers carry more fields).
-pub fn json_of<T: Serialize>(status: StatusCode, request_id: &str, body: &T) -> Response<ProxyBody> {
+pub fn json_of<T: Serialize>(
+    status: StatusCode,
+    request_id: &str,
+    body: &T,
+) -> Response<ProxyBody> {
     let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)

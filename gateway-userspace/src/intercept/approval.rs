@@ -103,7 +103,9 @@ pub async fn handle(
         })
         .await;
         let approval = match admission {
-            Ok(Admission::Go(used)) => return send(conn, host, parts, body, upgrade, id, &used).await,
+            Ok(Admission::Go(used)) => {
+                return send(conn, host, parts, body, upgrade, id, &used).await;
+            }
             Ok(Admission::Denied(denied)) => return final_answer(&denied, &id),
             Ok(Admission::Wait { approval, created }) => {
                 tracing::info!(agent = %new.agent, approval_id = %approval.id, created, request_id = %id, "request held for approval");
@@ -132,7 +134,9 @@ pub async fn handle(
                 let approval_id = now.id.clone();
                 let request_id = id.clone();
                 match blocking(store, move |store| store.consume(&approval_id, &request_id)).await {
-                    Ok(Some(used)) => return send(conn, host, parts, body, upgrade, id, &used).await,
+                    Ok(Some(used)) => {
+                        return send(conn, host, parts, body, upgrade, id, &used).await;
+                    }
                     // An identical request took it first: ask again.
                     Ok(None) => {}
                     Err(error) => return unavailable(&error, &id),
@@ -166,7 +170,14 @@ async fn send(
     approval: &ApprovalView,
 ) -> Response<ProxyBody> {
     tracing::info!(agent = %approval.agent, approval_id = %approval.id, method = %approval.method, host, path = %approval.path_and_query, request_id = %id, "approved request sent");
-    forward(conn, host, Request::from_parts(parts, full(body)), upgrade, id).await
+    forward(
+        conn,
+        host,
+        Request::from_parts(parts, full(body)),
+        upgrade,
+        id,
+    )
+    .await
 }
 
 fn pending_answer(approval: &ApprovalView, id: &str) -> Response<ProxyBody> {
@@ -174,7 +185,13 @@ fn pending_answer(approval: &ApprovalView, id: &str) -> Response<ProxyBody> {
         "this request is waiting for a person's approval (approval {}); once it is approved, send the identical request again and it goes through once",
         approval.id
     );
-    let mut response = answer(StatusCode::FORBIDDEN, "approval_pending", message, approval, id);
+    let mut response = answer(
+        StatusCode::FORBIDDEN,
+        "approval_pending",
+        message,
+        approval,
+        id,
+    );
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());

@@ -270,7 +270,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("proxy-connection");
 }
 
-pub(super) fn upstream_failure(id: &str, error: &(dyn std::error::Error + 'static)) -> Response<ProxyBody> {
+pub(super) fn upstream_failure(
+    id: &str,
+    error: &(dyn std::error::Error + 'static),
+) -> Response<ProxyBody> {
     let (code, message) = if is_certificate_error(error) {
         (
             "upstream_certificate",

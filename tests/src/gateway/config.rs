@@ -232,8 +232,14 @@ impl GatewayOptions {
         if let Some(approvals) = &self.approvals {
             resolver.push_str("\n[approvals]\n");
             for (key, value) in [
-                ("hold_seconds", approvals.hold_seconds.map(|v| v.to_string())),
-                ("expire_seconds", approvals.expire_seconds.map(|v| v.to_string())),
+                (
+                    "hold_seconds",
+                    approvals.hold_seconds.map(|v| v.to_string()),
+                ),
+                (
+                    "expire_seconds",
+                    approvals.expire_seconds.map(|v| v.to_string()),
+                ),
                 (
                     "max_pending_per_agent",
                     approvals.max_pending_per_agent.map(|v| v.to_string()),

@@ -118,10 +118,21 @@ fn print(outcome: &Outcome) {
         "{} approvals pending before measuring (filled in {:.1} s); load average before: {}",
         outcome.report.pending_before, outcome.report.fill_seconds, outcome.load_average
     );
-    let mut table = Table::new(["operation", "samples", "p50 µs", "p99 µs", "max µs", "target"]);
+    let mut table = Table::new([
+        "operation",
+        "samples",
+        "p50 µs",
+        "p99 µs",
+        "max µs",
+        "target",
+    ]);
     for m in &outcome.report.operations {
         let verdict = if TARGETED.contains(&m.operation.as_str()) {
-            if m.p99_us < TARGET_P99_US { "PASS (p99 < 1 ms)" } else { "FAIL (p99 ≥ 1 ms)" }
+            if m.p99_us < TARGET_P99_US {
+                "PASS (p99 < 1 ms)"
+            } else {
+                "FAIL (p99 ≥ 1 ms)"
+            }
         } else {
             ""
         };
@@ -145,7 +156,9 @@ fn filesystem_of(path: &std::path::Path) -> String {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if let [device, mount_point, kind, ..] = fields[..]
             && path.starts_with(mount_point)
-            && best.as_ref().is_none_or(|(len, _)| mount_point.len() > *len)
+            && best
+                .as_ref()
+                .is_none_or(|(len, _)| mount_point.len() > *len)
         {
             best = Some((mount_point.len(), format!("{kind} on {device}")));
         }

@@ -25,11 +25,18 @@ impl ApprovalStore {
         for stored in self.all()? {
             let id = &stored.view.id;
             if stored.is_due(now) {
-                if self.refresh(id)?.is_some_and(|s| s.view.status == ApprovalStatus::Expired) {
+                if self
+                    .refresh(id)?
+                    .is_some_and(|s| s.view.status == ApprovalStatus::Expired)
+                {
                     expired += 1;
                 }
             } else if is_finished(stored.view.status)
-                && now >= stored.view.expires_unix_ms.saturating_add(RETAIN_FINISHED_MS)
+                && now
+                    >= stored
+                        .view
+                        .expires_unix_ms
+                        .saturating_add(RETAIN_FINISHED_MS)
             {
                 self.approvals.remove(id.as_bytes())?;
                 // Only if the index still points here.
@@ -66,7 +73,7 @@ impl ApprovalStore {
         }
         let total: usize = pending.values().sum();
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
-        tracing::info!(pending = total, expired, "approvals store open");
+        tracing::debug!(pending = total, expired, "approvals store open");
         Ok(())
     }
 

@@ -3,9 +3,7 @@
 
 use super::{ApprovalStore, StoreError, Transition, audit_event, parse};
 use crate::{
-    approvals::desk::{
-        ApprovalDesk, ApprovalStatus, ApprovalView, DeskError, DeskEvent, Verdict,
-    },
+    approvals::desk::{ApprovalDesk, ApprovalStatus, ApprovalView, DeskError, DeskEvent, Verdict},
     audit::{AuditKind, now_unix_ms},
 };
 

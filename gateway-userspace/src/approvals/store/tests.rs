@@ -12,7 +12,10 @@ use crate::{
 
 fn open(db: &sled::Db, settings: ApprovalSettings) -> (Arc<ApprovalStore>, AuditLog) {
     let audit = AuditLog::open(db).unwrap();
-    (ApprovalStore::open(db, audit.clone(), settings).unwrap(), audit)
+    (
+        ApprovalStore::open(db, audit.clone(), settings).unwrap(),
+        audit,
+    )
 }
 
 fn temp() -> (Arc<ApprovalStore>, AuditLog) {
@@ -40,7 +43,10 @@ fn request(agent: &str, path: &str, body: &[u8]) -> NewApproval {
 
 fn created(admission: Admission) -> String {
     match admission {
-        Admission::Wait { approval, created: true } => approval.id,
+        Admission::Wait {
+            approval,
+            created: true,
+        } => approval.id,
         other => panic!("expected a new approval, got {other:?}"),
     }
 }
@@ -51,7 +57,10 @@ fn identical_requests_share_one_pending_approval() {
     let id = created(store.admit(&request("a", "/pay", b"10")).unwrap());
     assert_eq!(id.len(), 16);
     match store.admit(&request("a", "/pay", b"10")).unwrap() {
-        Admission::Wait { approval, created: false } => assert_eq!(approval.id, id),
+        Admission::Wait {
+            approval,
+            created: false,
+        } => assert_eq!(approval.id, id),
         other => panic!("{other:?}"),
     }
     let other = created(store.admit(&request("a", "/pay", b"11")).unwrap());
@@ -64,29 +73,45 @@ fn identical_requests_share_one_pending_approval() {
 fn an_approval_covers_one_identical_request_once() {
     let (store, audit) = temp();
     let id = created(store.admit(&request("a", "/pay", b"10")).unwrap());
-    let decided = store.decide(&id, Verdict::Approve, "root", "cli", None).unwrap();
+    let decided = store
+        .decide(&id, Verdict::Approve, "root", "cli", None)
+        .unwrap();
     assert_eq!(decided.status, ApprovalStatus::Approved);
     assert!(matches!(
         store.decide(&id, Verdict::Deny, "root", "cli", None),
-        Err(DeskError::AlreadyDecided { status: ApprovalStatus::Approved, .. })
+        Err(DeskError::AlreadyDecided {
+            status: ApprovalStatus::Approved,
+            ..
+        })
     ));
     assert!(
-        matches!(store.admit(&request("a", "/pay", b"11")).unwrap(), Admission::Wait { created: true, .. }),
+        matches!(
+            store.admit(&request("a", "/pay", b"11")).unwrap(),
+            Admission::Wait { created: true, .. }
+        ),
         "a changed body is not covered"
     );
     match store.admit(&request("a", "/pay", b"10")).unwrap() {
-        Admission::Go(used) => assert_eq!((used.id.as_str(), used.status), (id.as_str(), ApprovalStatus::Used)),
+        Admission::Go(used) => assert_eq!(
+            (used.id.as_str(), used.status),
+            (id.as_str(), ApprovalStatus::Used)
+        ),
         other => panic!("{other:?}"),
     }
     let again = created(store.admit(&request("a", "/pay", b"10")).unwrap());
     assert_ne!(again, id, "the second retry needs a new approval");
-    assert!(store.consume(&id, "r-2").unwrap().is_none(), "used once only");
+    assert!(
+        store.consume(&id, "r-2").unwrap().is_none(),
+        "used once only"
+    );
     let mut kinds = Vec::new();
     audit.sync_blocking();
-    audit.export(0, |r| {
-        kinds.push(r.kind);
-        Ok(())
-    }).unwrap();
+    audit
+        .export(0, |r| {
+            kinds.push(r.kind);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(
         kinds,
         [
@@ -103,7 +128,9 @@ fn an_approval_covers_one_identical_request_once() {
 fn a_denial_stands_for_the_approvals_lifetime() {
     let (store, _) = temp();
     let id = created(store.admit(&request("a", "/pay", b"10")).unwrap());
-    store.decide(&id, Verdict::Deny, "root", "cli", Some("no")).unwrap();
+    store
+        .decide(&id, Verdict::Deny, "root", "cli", Some("no"))
+        .unwrap();
     match store.admit(&request("a", "/pay", b"10")).unwrap() {
         Admission::Denied(view) => {
             assert_eq!(view.id, id);
@@ -127,7 +154,10 @@ fn pending_approvals_expire_and_free_the_request() {
     assert_eq!(store.show(&id).unwrap().status, ApprovalStatus::Expired);
     assert!(matches!(
         store.decide(&id, Verdict::Approve, "root", "cli", None),
-        Err(DeskError::AlreadyDecided { status: ApprovalStatus::Expired, .. })
+        Err(DeskError::AlreadyDecided {
+            status: ApprovalStatus::Expired,
+            ..
+        })
     ));
     let fresh = created(store.admit(&request("a", "/pay", b"10")).unwrap());
     assert_ne!(fresh, id);
@@ -143,14 +173,18 @@ fn pending_approvals_are_capped_per_agent() {
     let (store, _) = open(&db, settings);
     let mut ids = Vec::new();
     for n in 0..3 {
-        ids.push(created(store.admit(&request("a", &format!("/{n}"), b"")).unwrap()));
+        ids.push(created(
+            store.admit(&request("a", &format!("/{n}"), b"")).unwrap(),
+        ));
     }
     assert!(matches!(
         store.admit(&request("a", "/3", b"")),
         Err(StoreError::TooManyPending { limit: 3, .. })
     ));
     created(store.admit(&request("b", "/3", b"")).unwrap());
-    store.decide(&ids[0], Verdict::Deny, "root", "cli", None).unwrap();
+    store
+        .decide(&ids[0], Verdict::Deny, "root", "cli", None)
+        .unwrap();
     created(store.admit(&request("a", "/3", b"")).unwrap());
 }
 
@@ -167,15 +201,23 @@ fn approvals_and_counts_survive_reopening() {
         let (store, _) = open(&db, settings.clone());
         let first = created(store.admit(&request("a", "/1", b"")).unwrap());
         let second = created(store.admit(&request("a", "/2", b"")).unwrap());
-        store.decide(&second, Verdict::Approve, "root", "cli", None).unwrap();
+        store
+            .decide(&second, Verdict::Approve, "root", "cli", None)
+            .unwrap();
         (first, second)
     };
     std::thread::sleep(Duration::from_millis(300));
     let db = sled::open(&dir).unwrap();
     let (store, audit) = open(&db, settings);
     assert_eq!(store.show(&first).unwrap().status, ApprovalStatus::Pending);
-    assert_eq!(store.show(&second).unwrap().status, ApprovalStatus::Approved);
-    assert!(matches!(store.admit(&request("a", "/2", b"")).unwrap(), Admission::Go(_)));
+    assert_eq!(
+        store.show(&second).unwrap().status,
+        ApprovalStatus::Approved
+    );
+    assert!(matches!(
+        store.admit(&request("a", "/2", b"")).unwrap(),
+        Admission::Go(_)
+    ));
     created(store.admit(&request("a", "/3", b"")).unwrap());
     assert!(matches!(
         store.admit(&request("a", "/4", b"")),
