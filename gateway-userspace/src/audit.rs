@@ -3,12 +3,13 @@
 //! blocked), kept in sled, each record chained to the one before by a
 //! SHA-256 hash so that a removed, altered or reordered record shows.
 //!
-//! One writer thread owns the log: it numbers the records, chains their
-//! hashes and writes them in batches. The request path only hands an
-//! event over a bounded channel ([`AuditLog::record`]); decisions a person
-//! is told about wait until their record is on disk
-//! ([`AuditLog::record_durable`]).
+//! The request path only hands an event over a bounded channel
+//! ([`AuditLog::record`]) to a writer thread, which chains and writes
+//! them in batches. Decisions a person or an agent is told about are
+//! chained and flushed by the caller itself
+//! ([`AuditLog::record_durable_blocking`]), without a thread hop.
 
+mod chain;
 pub mod record;
 pub mod verify;
 mod writer;
@@ -22,7 +23,7 @@ use std::sync::{
 use serde::{Deserialize, Serialize};
 
 pub use self::record::AuditRecord;
-use self::writer::{Command, Message, Reply};
+use self::{chain::Chain, writer::Command};
 
 /// Events waiting for the writer; past this, request-path events are
 /// counted as dropped (and the count is itself recorded).
@@ -104,6 +105,7 @@ impl AuditEvent {
 pub struct AuditLog {
     queue: mpsc::SyncSender<Command>,
     dropped: Arc<AtomicU64>,
+    chain: Arc<Chain>,
     tree: sled::Tree,
 }
 
@@ -112,12 +114,14 @@ impl AuditLog {
     /// ends when the last handle is dropped (after writing what it has).
     pub fn open(db: &sled::Db) -> Result<Self, AuditError> {
         let tree = db.open_tree("audit")?;
+        let chain = Arc::new(Chain::open(db, tree.clone())?);
         let dropped = Arc::new(AtomicU64::new(0));
         let (queue, receiver) = mpsc::sync_channel(QUEUE);
-        writer::spawn(db.clone(), tree.clone(), receiver, Arc::clone(&dropped))?;
+        writer::spawn(Arc::clone(&chain), receiver, Arc::clone(&dropped))?;
         Ok(Self {
             queue,
             dropped,
+            chain,
             tree,
         })
     }
@@ -125,12 +129,8 @@ impl AuditLog {
     /// Records `event` without waiting: for the request path. The record
     /// reaches the disk within about 100 ms.
     pub fn record(&self, event: AuditEvent) {
-        let message = Message {
-            event,
-            time_unix_ms: now_unix_ms(),
-            reply: None,
-        };
-        if let Err(mpsc::TrySendError::Full(_)) = self.queue.try_send(Command::Record(message))
+        let command = Command::Record(now_unix_ms(), event);
+        if let Err(mpsc::TrySendError::Full(_)) = self.queue.try_send(command)
             && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
         {
             tracing::warn!(
@@ -139,28 +139,30 @@ impl AuditLog {
         }
     }
 
+    /// Like [`Self::record_durable_blocking`], on the blocking pool.
     #[allow(
         dead_code,
         reason = "for async callers; the channels and web page use it"
     )]
-    /// Records `event` and returns once it is on disk, with every write
-    /// to the database made before the call (an approval's own record).
     pub async fn record_durable(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(event, Reply::Async(reply))?;
-        answer.await.map_err(|_| AuditError::Stopped)?
+        let log = self.clone();
+        tokio::task::spawn_blocking(move || log.record_durable_blocking(event))
+            .await
+            .map_err(|_| AuditError::Stopped)?
     }
 
-    /// Like [`Self::record_durable`], blocking the calling thread.
+    /// Records `event` and returns once it is on disk, with every write
+    /// to the database made before the call (an approval's own record):
+    /// one fsync on the calling thread.
     pub fn record_durable_blocking(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(event, Reply::Blocking(reply))?;
-        answer.recv().map_err(|_| AuditError::Stopped)?
+        let mut records = self.chain.append([(now_unix_ms(), event)])?;
+        self.chain.flush()?;
+        records.pop().ok_or(AuditError::Stopped)
     }
 
-    #[allow(dead_code, reason = "the credential-injection path calls it")]
     /// The credential-injection hook: a request carried a secret towards
     /// a host it is not for, and was blocked.
+    #[allow(dead_code, reason = "the credential-injection path calls it")]
     pub fn record_exfiltration(
         &self,
         agent: &str,
@@ -206,16 +208,6 @@ impl AuditLog {
         each: impl FnMut(&AuditRecord) -> std::io::Result<()>,
     ) -> Result<(), verify::ExportError> {
         verify::export(&self.tree, since_unix_ms, each)
-    }
-
-    fn send(&self, event: AuditEvent, reply: Reply) -> Result<(), AuditError> {
-        self.queue
-            .send(Command::Record(Message {
-                event,
-                time_unix_ms: now_unix_ms(),
-                reply: Some(reply),
-            }))
-            .map_err(|_| AuditError::Stopped)
     }
 }
 

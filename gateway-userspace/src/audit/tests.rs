@@ -20,6 +20,8 @@ fn log_with(records: u64) -> (sled::Db, AuditLog) {
     for n in 1..records {
         log.record(event(n));
     }
+    // Queued events are chained by the writer; a durable one at once.
+    log.sync_blocking();
     let last = log
         .record_durable_blocking(event(records))
         .expect("durable");

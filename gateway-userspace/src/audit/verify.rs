@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::{
     AuditError,
+    chain::read_head,
     record::{AuditRecord, GENESIS, HEAD_KEY, Head},
-    writer::read_head,
 };
 
 /// An intact chain: how many records, and the last one's hash (keep it
