@@ -216,6 +216,39 @@ fn identical_pending_requests_share_one_approval_and_the_cap_holds() {
     approval_answer(&send(&s, PAY, "{\"a\":3}"), 403, "approval_pending");
 }
 
+#[test]
+fn a_large_body_is_bound_whole_and_an_oversized_one_refused() {
+    let s = scenario("appr-large", hold(0));
+    let large = s.dir.path().join("large.json");
+    let text = format!("{{\"blob\":\"{}\"}}", "x".repeat(300_000));
+    std::fs::write(&large, &text).unwrap();
+    let body = format!("@{}", large.display());
+    let (id, _) = approval_answer(&send(&s, PAY, &body), 403, "approval_pending");
+    let show = s.gateway.cli(&["approvals", "show", &id]);
+    assert!(
+        show.stdout.contains(&format!("{} bytes", text.len())) && show.stdout.contains("[preview"),
+        "the whole body is bound, a preview shown: {show:#?}"
+    );
+    assert!(
+        show.stdout.len() < 8_000,
+        "only a preview is shown: {} bytes",
+        show.stdout.len()
+    );
+    decide(&s.gateway, "approve", &id, None);
+    let echo = send(&s, PAY, &body).expect_echo();
+    assert_eq!(
+        echo.body_len(),
+        text.len() as u64,
+        "the approved bytes went out whole"
+    );
+
+    let huge = s.dir.path().join("huge.bin");
+    std::fs::write(&huge, vec![b'y'; 9 * 1024 * 1024]).unwrap();
+    let refused = send(&s, PAY, &format!("@{}", huge.display()));
+    refused.expect_refusal(413, "body_too_large_for_approval");
+    assert_eq!(s.upstream.requests_to(PAY).len(), 1);
+}
+
 /// A Python client that connects to a unix socket, sends one request and
 /// prints the answer (exit 3 if it cannot connect); as an agent: in the
 /// agent's cgroup as user nobody.

@@ -33,6 +33,10 @@ pub enum ClientError {
     Audit(#[from] crate::audit::AuditError),
     #[error("writing the answer: {0}")]
     Output(std::io::Error),
+    #[error(
+        "no gateway is listening on {socket} and there is no database at {db}: is this the gateway's state directory (--state-dir, --config)?"
+    )]
+    NoState { socket: String, db: String },
 }
 
 /// Sends `request` to the gateway using `state_dir`, passing each reply
@@ -52,6 +56,13 @@ pub fn call(
             ) =>
         {
             tracing::debug!(socket = %socket.display(), "no gateway on the admin socket: opening the database");
+            let db = state::db_path(state_dir);
+            if !db.exists() {
+                return Err(ClientError::NoState {
+                    socket: socket.display().to_string(),
+                    db: db.display().to_string(),
+                });
+            }
             offline(state_dir, request, &mut each)
         }
         Err(source) => Err(ClientError::Socket {

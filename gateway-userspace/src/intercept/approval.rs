@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::{
     ConnContext,
     answer::json_of,
-    body::{ProxyBody, full, read_whole},
+    body::{ProxyBody, discard, full, read_whole},
     request::{forward, gateway_answer, upstream_failure},
 };
 use crate::{
@@ -37,6 +37,9 @@ use crate::{
 
 /// The largest body an approval can cover (it is held in memory).
 const BODY_CAP: usize = 8 * 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before the 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// What a `pending` answer suggests: the retry is held again, so soon is fine.
 const RETRY_AFTER_SECONDS: u64 = 10;
 
@@ -48,8 +51,6 @@ struct ApprovalAnswer<'a> {
     status: ApprovalStatus,
     rule: &'a str,
     reason: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decided_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     decision_reason: Option<&'a str>,
     expires_unix_ms: u64,
@@ -66,8 +67,10 @@ pub async fn handle(
     id: String,
 ) -> Response<ProxyBody> {
     let body = match read_whole(body, BODY_CAP).await {
-        Ok(Some(body)) => body,
-        Ok(None) => {
+        Ok(Ok(body)) => body,
+        Ok(Err(rest)) => {
+            // Read the rest so the agent reliably gets the answer.
+            discard(rest, DRAIN_LIMIT, DRAIN_WAIT).await;
             let message = format!(
                 "this request needs a person's approval, which covers the whole body; bodies over {BODY_CAP} bytes cannot be approved"
             );
@@ -237,7 +240,6 @@ fn answer(
             status: approval.status,
             rule: &approval.rule,
             reason: &approval.reason,
-            decided_by: approval.decided_by.as_deref(),
             decision_reason: approval.decision_reason.as_deref(),
             expires_unix_ms: approval.expires_unix_ms,
             request_id: id,
