@@ -22,27 +22,30 @@ impl ApprovalStore {
     pub fn expire_due(&self) -> Result<usize, StoreError> {
         let now = now_unix_ms();
         let mut expired = 0;
-        for stored in self.all()? {
-            let id = &stored.view.id;
-            if stored.is_due(now) {
+        for entry in &self.approvals {
+            let (key, value) = entry?;
+            let id = String::from_utf8_lossy(&key);
+            // Only the fields needed here: the scan runs every few seconds.
+            let brief: Brief = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                id: id.to_string(),
+                message: e.to_string(),
+            })?;
+            let (status, expires_at) = (brief.view.status, brief.view.expires_unix_ms);
+            let due = matches!(status, ApprovalStatus::Pending | ApprovalStatus::Approved)
+                && now >= expires_at;
+            if due {
                 if self
-                    .refresh(id)?
+                    .refresh(&id)?
                     .is_some_and(|s| s.view.status == ApprovalStatus::Expired)
                 {
                     expired += 1;
                 }
-            } else if is_finished(stored.view.status)
-                && now
-                    >= stored
-                        .view
-                        .expires_unix_ms
-                        .saturating_add(RETAIN_FINISHED_MS)
-            {
-                self.approvals.remove(id.as_bytes())?;
+            } else if is_finished(status) && now >= expires_at.saturating_add(RETAIN_FINISHED_MS) {
+                self.approvals.remove(&key)?;
                 // Only if the index still points here.
                 let _ = self.index.compare_and_swap(
-                    stored.binding.as_bytes(),
-                    Some(id.as_bytes()),
+                    brief.binding.as_bytes(),
+                    Some(&key[..]),
                     None::<&[u8]>,
                 )?;
             }
@@ -85,6 +88,19 @@ impl ApprovalStore {
         }
         Ok(out)
     }
+}
+
+/// The part of a stored approval the periodic scan reads.
+#[derive(serde::Deserialize)]
+struct Brief {
+    binding: String,
+    view: BriefView,
+}
+
+#[derive(serde::Deserialize)]
+struct BriefView {
+    status: ApprovalStatus,
+    expires_unix_ms: u64,
 }
 
 fn is_finished(status: ApprovalStatus) -> bool {
