@@ -144,6 +144,7 @@ pub fn start(
         enforcer.bind_agent(cgroup, id)?;
     }
     let resolver = Resolver::new(&config.resolver)?;
+    state::prepare_dir(&config.state_dir)?;
     let db = state::open_db(&config.db_dir)?;
     let audit = AuditLog::open(&db)?;
     let approvals = ApprovalStore::open(&db, audit.clone(), config.approvals.clone())?;

@@ -23,7 +23,7 @@ use super::{
     ConnContext,
     answer::json_of,
     body::{ProxyBody, discard, full, read_whole},
-    request::{forward, gateway_answer, upstream_failure},
+    request::{forward, gateway_answer, request_event, upstream_failure},
 };
 use crate::{
     approvals::{
@@ -32,6 +32,7 @@ use crate::{
         snapshot::{NewApproval, RequestSnapshot},
         store::{Admission, ApprovalStore, StoreError},
     },
+    audit::AuditKind,
     policy::Decision,
 };
 
@@ -71,6 +72,15 @@ pub async fn handle(
         Ok(Err(rest)) => {
             // Read the rest so the agent reliably gets the answer.
             discard(rest, DRAIN_LIMIT, DRAIN_WAIT).await;
+            refused(
+                conn,
+                &parts,
+                host,
+                decision,
+                &id,
+                None,
+                "body too large for approval",
+            );
             let message = format!(
                 "this request needs a person's approval, which covers the whole body; bodies over {BODY_CAP} bytes cannot be approved"
             );
@@ -109,12 +119,18 @@ pub async fn handle(
             Ok(Admission::Go(used)) => {
                 return send(conn, host, parts, body, upgrade, id, &used).await;
             }
-            Ok(Admission::Denied(denied)) => return final_answer(&denied, &id),
+            Ok(Admission::Denied(denied)) => {
+                let reason = "this request was denied by a person";
+                refused(conn, &parts, host, decision, &id, Some(&denied.id), reason);
+                return final_answer(&denied, &id);
+            }
             Ok(Admission::Wait { approval, created }) => {
                 tracing::info!(agent = %new.agent, approval_id = %approval.id, created, request_id = %id, "request held for approval");
                 approval
             }
             Err(StoreError::TooManyPending { agent, limit }) => {
+                let reason = "too many pending approvals";
+                refused(conn, &parts, host, decision, &id, None, reason);
                 let message = format!(
                     "agent {agent} already has {limit} approvals waiting for a person; wait for them to be decided or to expire"
                 );
@@ -150,6 +166,22 @@ pub async fn handle(
             ApprovalStatus::Denied | ApprovalStatus::Expired => return final_answer(&now, &id),
         }
     }
+}
+
+/// Records a request the approval flow refused without asking anyone.
+fn refused(
+    conn: &ConnContext,
+    parts: &Parts,
+    host: &str,
+    decision: &Decision,
+    id: &str,
+    approval_id: Option<&str>,
+    reason: &str,
+) {
+    let mut event = request_event(conn, AuditKind::Denied, parts, host, decision, id);
+    event.approval_id = approval_id.map(str::to_owned);
+    event.reason = Some(reason.to_owned());
+    conn.interceptor.audit.record(event);
 }
 
 /// Runs a store call (which may wait for the disk) off the async threads.

@@ -81,11 +81,13 @@ pub async fn handle(
     match decision.action {
         Action::Allow => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
-            audit(&conn, AuditKind::Allowed, &parts, &host, &decision, &id);
+            let event = request_event(&conn, AuditKind::Allowed, &parts, &host, &decision, &id);
+            conn.interceptor.audit.record(event);
         }
         Action::Deny => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
-            audit(&conn, AuditKind::Denied, &parts, &host, &decision, &id);
+            let event = request_event(&conn, AuditKind::Denied, &parts, &host, &decision, &id);
+            conn.interceptor.audit.record(event);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
             let message = format!(
                 "the gateway's policy for agent {} denies this request",
@@ -108,15 +110,16 @@ pub async fn handle(
     Ok(forward(&conn, &host, Request::from_parts(parts, body), upgrade, id).await)
 }
 
-/// Hands the decision to the audit writer (no waiting, no disk here).
-fn audit(
+/// The audit event of a decision on this request; recorded with
+/// `AuditLog::record`, which hands it to the writer (no disk here).
+pub(super) fn request_event(
     conn: &ConnContext,
     kind: AuditKind,
     parts: &http::request::Parts,
     host: &str,
     decision: &Decision,
     id: &str,
-) {
+) -> AuditEvent {
     let mut event = AuditEvent::new(kind);
     event.agent = Some(conn.agent().name.to_string());
     event.method = Some(parts.method.as_str().to_owned());
@@ -124,7 +127,7 @@ fn audit(
     event.path = Some(parts.uri.path().to_owned());
     event.rule = Some(decision.rule.to_string());
     event.request_id = Some(id.to_owned());
-    conn.interceptor.audit.record(event);
+    event
 }
 
 /// Sends an allowed request upstream and passes the answer back.
