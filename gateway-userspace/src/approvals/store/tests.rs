@@ -227,3 +227,67 @@ fn approvals_and_counts_survive_reopening() {
     drop((store, audit, db));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod holding {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{created, request, temp};
+    use crate::approvals::{
+        ApprovalSettings,
+        desk::{ApprovalDesk as _, ApprovalStatus, Verdict},
+        hold::hold,
+    };
+
+    #[tokio::test]
+    async fn a_decision_ends_the_hold_at_once() {
+        let (store, _) = temp();
+        let id = created(store.admit(&request("a", "/pay", b"1")).unwrap());
+        let decider = {
+            let (store, id) = (std::sync::Arc::clone(&store), id.clone());
+            tokio::task::spawn_blocking(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                store
+                    .decide(&id, Verdict::Approve, "root", "cli", None)
+                    .unwrap();
+            })
+        };
+        let started = Instant::now();
+        let now = hold(&store, &id, Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(now.status, ApprovalStatus::Approved);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        decider.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_hold_ends_pending_at_its_deadline_or_expired_at_expiry() {
+        let (store, _) = temp();
+        let id = created(store.admit(&request("a", "/pay", b"1")).unwrap());
+        let now = hold(&store, &id, Instant::now() + Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert_eq!(now.status, ApprovalStatus::Pending);
+
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let settings = ApprovalSettings {
+            expire: Duration::from_millis(300),
+            ..ApprovalSettings::default()
+        };
+        let (store, _) = super::open(&db, settings);
+        let id = created(store.admit(&request("a", "/pay", b"1")).unwrap());
+        let started = Instant::now();
+        let now = hold(&store, &id, Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(now.status, ApprovalStatus::Expired);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(store.show(&id).unwrap().status, ApprovalStatus::Expired);
+    }
+}
