@@ -13,21 +13,11 @@ use anyhow::Context as _;
 use crate::{
     approval_web::{self, TOKEN_FILE, memory_desk::MemoryDesk, token::WebToken},
     approvals::desk::{ApprovalDesk, ApprovalView},
-    cli::ApprovalsCommand,
     config::{Config, DEFAULT_STATE_DIR, DEFAULT_WEB_PORT},
 };
 
-pub fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        ApprovalsCommand::WebUrl {
-            config,
-            state_dir,
-            port,
-        } => web_url(config.as_deref(), state_dir.clone(), *port),
-    }
-}
-
-fn web_url(
+/// `gateway approvals web-url`.
+pub fn web_url(
     config: Option<&Path>,
     state_dir: Option<PathBuf>,
     port: Option<u16>,

@@ -82,7 +82,8 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
-    /// Human approval of requests whose policy rule says `approve`.
+    /// Requests waiting for a person's approval: list, show, approve,
+    /// deny, and the URL of the local web page.
     Approvals {
         #[command(subcommand)]
         command: ApprovalsCommand,
@@ -99,6 +100,25 @@ pub enum Command {
         /// Loopback port (0: any free port; the first line printed says which).
         #[arg(long, default_value_t = 0)]
         port: u16,
+    },
+    /// The tamper-evident audit log of every decision.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Measures the approvals store and the audit log (for `cargo xtask
+    /// bench approvals`).
+    #[command(hide = true)]
+    BenchStore {
+        /// An empty scratch directory on the disk to measure.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Pending approvals in the store while measuring.
+        #[arg(long, default_value_t = 10_000)]
+        pending: usize,
+        /// Operations measured of each kind.
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
     },
     /// Remove a gateway's pinned programs: its agents go direct again.
     Detach {
@@ -136,6 +156,81 @@ pub enum PolicyCommand {
         /// A request header, `Name: value`; repeatable.
         #[arg(long = "header", short = 'H')]
         headers: Vec<String>,
+    },
+}
+
+/// Which gateway's state: the one a configuration names, or a directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// Gateway configuration whose `state_dir` to use.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub config: Option<PathBuf>,
+    /// The gateway's state directory (default /var/lib/gateway).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approvals, newest first: pending ones, or all with `--all`.
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The request exactly as it would be sent (credentials redacted),
+    /// and the approval's status.
+    Show {
+        id: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Approve: one identical request goes through, once.
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Print the URL that opens the local approvals web page (it carries
+    /// the access token, so only root can read it).
+    WebUrl {
+        /// Gateway configuration: its `state_dir` and `[approvals] web_port`.
+        #[arg(long, conflicts_with_all = ["state_dir", "port"])]
+        config: Option<PathBuf>,
+        /// State directory holding `web.token`, without a configuration.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// The page's port, without a configuration.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Deny: the request, and identical ones while the approval lives, get 403.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the records as JSON lines to standard output.
+    Export {
+        /// Only records at or after this time (RFC 3339 or unix milliseconds).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Check the hash chain: exit 0 if intact, else name the first bad record.
+    Verify {
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -195,23 +290,6 @@ pub enum SecretCommand {
         agent: String,
         #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ApprovalsCommand {
-    /// Print the URL that opens the local approvals web page (it carries
-    /// the access token, so only root can read it).
-    WebUrl {
-        /// Gateway configuration: its `state_dir` and `[approvals] web_port`.
-        #[arg(long, conflicts_with_all = ["state_dir", "port"])]
-        config: Option<PathBuf>,
-        /// State directory holding `web.token`, without a configuration.
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-        /// The page's port, without a configuration.
-        #[arg(long)]
-        port: Option<u16>,
     },
 }
 

@@ -10,6 +10,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    approvals::ApprovalSettings,
     policy::{Policy, PolicyError},
     resolve::ResolverSettings,
 };
@@ -45,27 +46,14 @@ pub struct Config {
     pub pin_dir: PathBuf,
     /// Root-only directory for the vault and the approvals/audit database.
     pub state_dir: PathBuf,
+    /// Where this gateway's database and admin socket live: `state_dir`
+    /// for `gateway run`; one directory per command under it for
+    /// `gateway exec` (sled lets one process open a database).
+    pub db_dir: PathBuf,
     pub agents: Vec<AgentConfig>,
     pub tls: TlsSettings,
     pub resolver: ResolverSettings,
-    pub approvals: ApprovalsSettings,
-}
-
-/// The `[approvals]` table: how people are asked about requests whose
-/// rule says `approve`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalsSettings {
-    /// Port of the local web page on 127.0.0.1; `None` when turned off
-    /// (`web_port = 0`).
-    pub web_port: Option<u16>,
-}
-
-impl Default for ApprovalsSettings {
-    fn default() -> Self {
-        Self {
-            web_port: Some(DEFAULT_WEB_PORT),
-        }
-    }
+    pub approvals: ApprovalSettings,
 }
 
 /// One agent: a cgroup subtree and the policy for its connections.
@@ -117,6 +105,9 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawApprovals {
     web_port: Option<u16>,
+    hold_seconds: Option<u64>,
+    expire_seconds: Option<u64>,
+    max_pending_per_agent: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,26 +183,19 @@ impl Config {
         }
         check_not_nested(&agents).map_err(invalid)?;
         let listen_port = raw.gateway.listen_port.unwrap_or(DEFAULT_LISTEN_PORT);
-        let web_port = match raw.approvals.web_port {
-            None => Some(DEFAULT_WEB_PORT),
-            Some(0) => None,
-            Some(port) => Some(port),
-        };
-        if web_port == Some(listen_port) {
-            return Err(invalid(format!(
-                "[approvals] web_port {listen_port} is also the gateway's listen_port"
-            )));
-        }
+        let approvals = approval_settings(&raw.approvals, listen_port).map_err(invalid)?;
+        let state_dir = raw
+            .gateway
+            .state_dir
+            .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
         Ok(Self {
             listen_port,
             pin_dir: raw
                 .gateway
                 .pin_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)),
-            state_dir: raw
-                .gateway
-                .state_dir
-                .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d)),
+            db_dir: state_dir.clone(),
+            state_dir,
             agents,
             tls: TlsSettings {
                 ca_dir: raw
@@ -229,9 +213,42 @@ impl Config {
                     .map(|(name, ips)| (name.trim_end_matches('.').to_ascii_lowercase(), ips))
                     .collect(),
             },
-            approvals: ApprovalsSettings { web_port },
+            approvals,
         })
     }
+}
+
+fn approval_settings(raw: &RawApprovals, listen_port: u16) -> Result<ApprovalSettings, String> {
+    let defaults = ApprovalSettings::default();
+    let web_port = match raw.web_port {
+        None => defaults.web_port,
+        Some(0) => None,
+        Some(port) => Some(port),
+    };
+    if web_port == Some(listen_port) {
+        return Err(format!(
+            "[approvals] web_port {listen_port} is also the gateway's listen_port"
+        ));
+    }
+    let settings = ApprovalSettings {
+        web_port,
+        hold: raw
+            .hold_seconds
+            .map_or(defaults.hold, std::time::Duration::from_secs),
+        expire: raw
+            .expire_seconds
+            .map_or(defaults.expire, std::time::Duration::from_secs),
+        max_pending_per_agent: raw
+            .max_pending_per_agent
+            .unwrap_or(defaults.max_pending_per_agent),
+    };
+    if settings.expire.is_zero() {
+        return Err("[approvals] expire_seconds must be at least 1".into());
+    }
+    if settings.max_pending_per_agent == 0 {
+        return Err("[approvals] max_pending_per_agent must be at least 1".into());
+    }
+    Ok(settings)
 }
 
 /// Makes a cgroup path absolute below the v2 mount (`agents` → `/agents`)

@@ -31,6 +31,7 @@ use http::request::Parts;
 
 pub use self::{record::record_exfiltration, redact::Injected, scan::Place};
 use crate::{
+    audit::AuditLog,
     intercept::ProxyBody,
     vault::{Placeholder, store::VaultStore},
 };
@@ -38,6 +39,8 @@ use crate::{
 /// The gateway's credentials: the vault, reloaded in the background.
 pub struct Credentials {
     vault: Arc<VaultStore>,
+    /// Where exfiltration attempts are recorded.
+    audit: AuditLog,
 }
 
 /// Who sends a request where: what injection depends on.
@@ -82,8 +85,8 @@ pub struct Exfiltration {
 
 impl Credentials {
     #[must_use]
-    pub fn new(vault: Arc<VaultStore>) -> Self {
-        Self { vault }
+    pub fn new(vault: Arc<VaultStore>, audit: AuditLog) -> Self {
+        Self { vault, audit }
     }
 
     /// Whether the vault has any record (else there is nothing to look for).
@@ -107,16 +110,23 @@ impl Credentials {
         if vault.is_empty() {
             return Ok(Injected::none());
         }
-        inject::inject(&vault, parts, body_prefix, target).inspect_err(|a| record_exfiltration(a))
+        inject::inject(&vault, parts, body_prefix, target)
+            .inspect_err(|attempt| record_exfiltration(&self.audit, attempt))
     }
 
-    /// Like [`Credentials::inject`] without changing the request: for a
-    /// request the policy refused, so that a placeholder in it is still
-    /// recorded when it would have been an exfiltration.
-    pub fn check(&self, parts: &Parts, body_prefix: Option<&[u8]>, target: &Target) {
+    /// Like [`Credentials::inject`] without changing the request (copies
+    /// with secrets in are dropped at once): for a request the policy
+    /// refused, so that a placeholder in it is still recorded, and for one
+    /// about to be shown to a person for approval.
+    pub fn check(
+        &self,
+        parts: &Parts,
+        body_prefix: Option<&[u8]>,
+        target: &Target,
+    ) -> Result<(), Box<Exfiltration>> {
         let vault = self.vault.current();
         if vault.is_empty() {
-            return;
+            return Ok(());
         }
         let mut copy = http::Request::builder()
             .method(parts.method.clone())
@@ -128,9 +138,9 @@ impl Credentials {
                 |r| r.into_parts().0,
             );
         copy.headers.clone_from(&parts.headers);
-        if let Err(attempt) = inject::inject(&vault, &mut copy, body_prefix, target) {
-            record_exfiltration(&attempt);
-        }
+        inject::inject(&vault, &mut copy, body_prefix, target)
+            .map(drop)
+            .inspect_err(|attempt| record_exfiltration(&self.audit, attempt))
     }
 
     /// The request body, failing (so the upstream request is aborted) if a
@@ -139,7 +149,7 @@ impl Credentials {
     #[must_use]
     pub fn guard_body(&self, body: ProxyBody, target: Target) -> ProxyBody {
         if self.active() {
-            guard::PlaceholderGuard::wrap(body, Arc::clone(&self.vault), target)
+            guard::PlaceholderGuard::wrap(body, Arc::clone(&self.vault), self.audit.clone(), target)
         } else {
             body
         }

@@ -20,6 +20,7 @@ use tokio::{net::UdpSocket, task::JoinHandle};
 
 use crate::{
     agent::Agents,
+    audit::AuditLog,
     credentials::{Exfiltration, Place, Reason, record_exfiltration},
     resolve::Resolver,
     vault::Placeholder,
@@ -33,6 +34,8 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct DnsResponder {
     pub agents: Arc<Agents>,
     pub resolver: Resolver,
+    /// Where placeholders sent as names are recorded.
+    pub audit: AuditLog,
 }
 
 impl DnsResponder {
@@ -81,15 +84,18 @@ impl DnsResponder {
         let host = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some((_, placeholder)) = Placeholder::find_all(host.as_bytes()).into_iter().next() {
             // A placeholder as a label: data leaving through a name.
-            record_exfiltration(&Exfiltration {
-                agent: "(dns)".into(),
-                secret: None,
-                host: host.clone(),
-                place: Place::DnsName,
-                reason: Reason::UnboundPosition,
-                placeholder,
-                request_id: format!("dns-{}", request.metadata.id),
-            });
+            record_exfiltration(
+                &self.audit,
+                &Exfiltration {
+                    agent: "(dns)".into(),
+                    secret: None,
+                    host: host.clone(),
+                    place: Place::DnsName,
+                    reason: Reason::UnboundPosition,
+                    placeholder,
+                    request_id: format!("dns-{}", request.metadata.id),
+                },
+            );
             response.metadata.response_code = ResponseCode::Refused;
             return response.to_vec().ok();
         }

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use crate::{
     bpf::{KernelLogLevel, pins},
     cgroup::CgroupRoot,
-    config::{AgentConfig, ApprovalsSettings, Config, TlsSettings},
+    config::{AgentConfig, Config, TlsSettings},
     gateway,
     policy::Policy,
     privileges::require_root,
@@ -69,6 +69,7 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
     let config = Config {
         listen_port,
         pin_dir: PathBuf::from(format!("/sys/fs/bpf/gateway-exec-{id}")),
+        db_dir: state_dir.join(format!("exec-{id}")),
         state_dir,
         agents: vec![AgentConfig {
             name: agent,
@@ -79,11 +80,14 @@ pub fn exec(options: ExecOptions<'_>, command: &[String]) -> anyhow::Result<Exit
         tls,
         resolver,
         // No web page for a one-off command: several may run at once.
-        approvals: ApprovalsSettings { web_port: None },
+        approvals: crate::approvals::ApprovalSettings {
+            web_port: None,
+            ..crate::approvals::ApprovalSettings::default()
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
-        let running = gateway::start(&config, &root, kernel_log, None)?;
+        let running = gateway::start(&config, &root, kernel_log)?;
         tracing::info!(listen_port = running.listen_port, "gateway ready");
         let procs = cgroup.dir.join("cgroup.procs");
         let trust = AgentTrust::install(&config.tls.ca_dir, id)?;

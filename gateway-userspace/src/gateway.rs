@@ -8,9 +8,12 @@ use std::{
 };
 
 use crate::{
+    admin::server::AdminError,
     agent::{Agent, Agents},
     approval_web::{self, RunningWeb, WebError},
     approvals::desk::ApprovalDesk,
+    approvals::store::{ApprovalStore, StoreError, spawn_cleanup},
+    audit::{AuditError, AuditLog},
     bpf::{
         BpfError, Enforcer, KernelLogLevel,
         pins::{self, PinDir},
@@ -27,6 +30,7 @@ use crate::{
     policy::store::{PolicyStore, spawn_reloader},
     proxy::{DEFAULT_DETECT_WAIT, OriginalDstSource, Proxy},
     resolve::{ResolveError, Resolver},
+    state::{self, StateError},
     vault::{
         VaultError,
         store::{VaultStore, spawn_reloader as spawn_vault_reloader},
@@ -38,6 +42,8 @@ use crate::{
 const POLICY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the vault file is checked for changes (`gateway secret set`).
 const VAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often approvals past their time are expired.
+const APPROVALS_CLEANUP_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -59,6 +65,14 @@ pub enum StartError {
     Workers(#[from] WorkersError),
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("opening the audit log: {0}")]
+    Audit(#[from] AuditError),
+    #[error("opening the approvals store: {0}")]
+    Approvals(#[from] StoreError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error(
         "the gateway itself is in cgroup {own}, inside agent {agent:?} (cgroup {cgroup}); run it outside the agent cgroups, or its own connections would be redirected"
     )]
@@ -83,6 +97,9 @@ pub struct Running {
     reloader: tokio::task::JoinHandle<()>,
     vault_reloader: tokio::task::JoinHandle<()>,
     workers: Arc<Workers>,
+    admin: tokio::task::JoinHandle<()>,
+    cleanup: tokio::task::JoinHandle<()>,
+    audit: AuditLog,
 }
 
 impl Running {
@@ -92,6 +109,9 @@ impl Running {
         self.reloader.abort();
         self.vault_reloader.abort();
         self.workers.shutdown();
+        self.admin.abort();
+        self.cleanup.abort();
+        self.audit.sync().await;
         if let Some(kernel_log) = self.kernel_log.take() {
             kernel_log.stop().await;
         }
@@ -104,18 +124,19 @@ impl Drop for Running {
         self.reloader.abort();
         self.vault_reloader.abort();
         self.workers.shutdown();
+        self.admin.abort();
+        self.cleanup.abort();
     }
 }
 
 /// Starts serving `config`; call it from within a tokio runtime. On error
 /// nothing is left attached by this attempt (an earlier instance's pins,
-/// if any, are left as they were). With `approvals` (the approvals store)
-/// and `[approvals] web_port` set, the approvals web page is served too.
+/// if any, are left as they were). With `[approvals] web_port` set, the
+/// approvals web page is served too.
 pub fn start(
     config: &Config,
     root: &CgroupRoot,
     kernel_log: KernelLogLevel,
-    approvals: Option<Arc<dyn ApprovalDesk>>,
 ) -> Result<Running, StartError> {
     let cgroups = open_agent_cgroups(config, root)?;
     let host_listeners = netns::listen_here(config.listen_port)?;
@@ -123,13 +144,7 @@ pub fn start(
     let mut enforcer = Enforcer::load(listen_port, kernel_log)?;
     let (agents, reloadable) = bind_agents(config, &cgroups, &mut enforcer)?;
     let resolver = Resolver::new(&config.resolver)?;
-    let names = config
-        .agents
-        .iter()
-        .map(|a| Arc::from(a.name.as_str()))
-        .collect();
-    let vault = VaultStore::open(config.state_dir.clone(), names)?;
-    let credentials = Arc::new(Credentials::new(Arc::clone(&vault)));
+    let state = open_state(config)?;
     let workers = Arc::new(Workers::start(workers::default_count())?);
     let own_ports = OwnPorts::new(
         [Some(listen_port), config.approvals.web_port]
@@ -140,9 +155,19 @@ pub fn start(
         &config.tls,
         &resolver,
         workers.count(),
-        credentials,
+        Arc::clone(&state.credentials),
+        state.audit.clone(),
+        Arc::clone(&state.approvals),
         &own_ports,
     )?;
+    let (vault, audit, approvals) = (state.vault, state.audit, state.approvals);
+    let admin = crate::admin::server::serve(
+        &state::admin_socket_path(&config.db_dir),
+        Arc::clone(&approvals),
+        audit.clone(),
+    )?;
+    let cleanup = spawn_cleanup(Arc::clone(&approvals), APPROVALS_CLEANUP_INTERVAL);
+    tracing::info!(db = %state::db_path(&config.db_dir).display(), "approvals and audit database open");
     let events = enforcer.take_netns_events()?;
     let kernel_log =
         KernelLogDrain::spawn(enforcer.take_logger()?).map_err(StartError::KernelLog)?;
@@ -151,6 +176,7 @@ pub fn start(
     let dns = Arc::new(DnsResponder {
         agents: Arc::clone(&agents),
         resolver,
+        audit: audit.clone(),
     });
     let proxy = Arc::new(Proxy {
         agents,
@@ -168,13 +194,13 @@ pub fn start(
         cgroups.clone(),
     );
     listeners.add(host_listeners, true)?;
-    let web = match (approvals, config.approvals.web_port) {
-        (Some(desk), Some(port)) => Some(approval_web::serve(
-            desk,
+    let web = match config.approvals.web_port {
+        Some(port) => Some(approval_web::serve(
+            approvals as Arc<dyn ApprovalDesk>,
             port,
             &config.state_dir.join(approval_web::TOKEN_FILE),
         )?),
-        _ => None,
+        None => None,
     };
 
     let pins = PinDir::prepare(&config.pin_dir).map_err(BpfError::from)?;
@@ -207,6 +233,38 @@ pub fn start(
         reloader,
         vault_reloader,
         workers,
+        admin,
+        cleanup,
+        audit,
+    })
+}
+
+/// What the gateway keeps in `state_dir`: the vault, and the database of
+/// approvals and the audit log.
+struct State {
+    vault: Arc<VaultStore>,
+    credentials: Arc<Credentials>,
+    audit: AuditLog,
+    approvals: Arc<ApprovalStore>,
+}
+
+fn open_state(config: &Config) -> Result<State, StartError> {
+    let names = config
+        .agents
+        .iter()
+        .map(|a| Arc::from(a.name.as_str()))
+        .collect();
+    let vault = VaultStore::open(config.state_dir.clone(), names)?;
+    state::prepare_dir(&config.state_dir)?;
+    let db = state::open_db(&config.db_dir)?;
+    let audit = AuditLog::open(&db)?;
+    let credentials = Arc::new(Credentials::new(Arc::clone(&vault), audit.clone()));
+    let approvals = ApprovalStore::open(&db, audit.clone(), config.approvals.clone())?;
+    Ok(State {
+        vault,
+        credentials,
+        audit,
+        approvals,
     })
 }
 

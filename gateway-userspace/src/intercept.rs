@@ -4,6 +4,7 @@
 //! on to the real upstream over a connection of its own.
 
 mod answer;
+mod approval;
 mod body;
 mod request;
 mod upstream;
@@ -36,6 +37,8 @@ pub use self::{
 use crate::{
     addr::{ClientAddr, OriginalDstAddr},
     agent::{Agent, AgentId, Agents},
+    approvals::store::ApprovalStore,
+    audit::AuditLog,
     config::TlsSettings,
     credentials::Credentials,
     own_ports::OwnPorts,
@@ -54,6 +57,8 @@ pub struct Interceptor {
     pub upstream: Upstream,
     /// Placeholders swapped for secrets on the way out.
     pub credentials: Arc<Credentials>,
+    pub audit: AuditLog,
+    pub approvals: Arc<ApprovalStore>,
 }
 
 /// The agent-facing TLS server: certificates minted per server name.
@@ -80,6 +85,8 @@ impl Interceptor {
         resolver: &Resolver,
         workers: usize,
         credentials: Arc<Credentials>,
+        audit: AuditLog,
+        approvals: Arc<ApprovalStore>,
         own_ports: &OwnPorts,
     ) -> Result<Self, InterceptError> {
         let agent_tls = match CertificateAuthority::load(&tls.ca_dir) {
@@ -108,6 +115,8 @@ impl Interceptor {
             tls: agent_tls,
             upstream,
             credentials,
+            audit,
+            approvals,
         })
     }
 }

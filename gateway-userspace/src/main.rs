@@ -3,10 +3,15 @@
 //! See ARCHITECTURE.md for how the pieces fit together.
 
 mod addr;
+mod admin;
 mod agent;
 mod approval_web;
 mod approval_web_cmd;
 mod approvals;
+mod approvals_cmd;
+mod audit;
+mod audit_cmd;
+mod bench_store;
 mod bpf;
 mod ca_cmd;
 mod cgroup;
@@ -32,6 +37,8 @@ mod proxy;
 mod resolve;
 mod run;
 mod secret_cmd;
+mod state;
+mod time_text;
 mod tls;
 mod vault;
 mod workers;
@@ -87,8 +94,14 @@ fn main() -> ExitCode {
         Command::Policy { command } => policy_cmd::run(command),
         Command::Ca { command } => ca_cmd::run(command),
         Command::Secret { command } => secret_cmd::run(command),
-        Command::Approvals { command } => approval_web_cmd::run(command),
+        Command::Approvals { command } => approvals_cmd::run(command),
         Command::ApprovalsWebDemo { state_dir, port } => approval_web_cmd::demo(state_dir, *port),
+        Command::Audit { command } => audit_cmd::run(command),
+        Command::BenchStore {
+            state_dir,
+            pending,
+            samples,
+        } => bench_store::run(state_dir, *pending, *samples),
     };
     match result {
         Ok(code) => code,

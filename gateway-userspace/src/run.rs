@@ -15,8 +15,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let kernel_log = KernelLogLevel::from_env().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        // The approvals store, once there, passes its desk here.
-        let running = gateway::start(&config, &root, kernel_log, None)?;
+        let running = gateway::start(&config, &root, kernel_log)?;
         tracing::info!(
             listen_port = running.listen_port,
             pin_dir = %running.pin_dir.display(),

@@ -16,6 +16,9 @@ use crate::cgroup::AgentCgroup;
 use crate::client::{Run, TimedCommand};
 use crate::tempdir::TempDir;
 use config::{GatewayOptions, Rule};
+
+/// The state directory the harness gives every gateway, inside its temp dir.
+pub const STATE_SUBDIR: &str = "state";
 pub use log::{LogBook, LogLine};
 
 /// How long the gateway may take to load, attach and listen.
@@ -31,6 +34,7 @@ pub struct Gateway {
     pin_dir: PathBuf,
     config: PathBuf,
     policy: PathBuf,
+    state_dir: PathBuf,
     detached: bool,
     _dir: TempDir,
 }
@@ -58,20 +62,7 @@ impl Gateway {
     /// Starts a gateway from files prepared by [`GatewayFiles::write`].
     /// It logs with [`LOG_FILTER`].
     pub fn start_from(files: GatewayFiles) -> Self {
-        let bin = crate::preflight::require_root_and_gateway();
-        let mut child = Command::new(&bin)
-            .args(["run", "--config"])
-            .arg(&files.config)
-            .args(["--log-format", "json"])
-            .env("GATEWAY_LOG", LOG_FILTER)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let logs = LogBook::default();
-        logs.follow(child.stderr.take().expect("piped"));
-        logs.follow(child.stdout.take().expect("piped"));
+        let (child, logs) = spawn(&files.config);
         let mut gateway = Self {
             child: Some(child),
             logs,
@@ -79,11 +70,40 @@ impl Gateway {
             pin_dir: files.pin_dir,
             config: files.config,
             policy: files.policy,
+            state_dir: files.state_dir,
             detached: false,
             _dir: files.dir,
         };
         gateway.wait_ready();
         gateway
+    }
+
+    /// Starts the gateway again with the same files, after [`Self::kill9`]
+    /// or [`Self::terminate`]; the log starts afresh.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "restart: the gateway is still running"
+        );
+        let (child, logs) = spawn(&self.config);
+        self.child = Some(child);
+        self.logs = logs;
+        self.wait_ready();
+    }
+
+    /// The gateway's state directory (database, admin socket).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// `gateway ARGS… --state-dir DIR`, as root (the admin CLI).
+    pub fn cli(&self, args: &[&str]) -> Run {
+        TimedCommand::new(crate::preflight::gateway_bin())
+            .args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .timeout(Duration::from_secs(30))
+            .run()
     }
 
     fn wait_ready(&mut self) {
@@ -280,6 +300,25 @@ impl Drop for Gateway {
     }
 }
 
+/// Runs `$GATEWAY_BIN run --config CONFIG --log-format json`, following its output.
+fn spawn(config: &Path) -> (Child, LogBook) {
+    let bin = crate::preflight::require_root_and_gateway();
+    let mut child = Command::new(&bin)
+        .args(["run", "--config"])
+        .arg(config)
+        .args(["--log-format", "json"])
+        .env("GATEWAY_LOG", LOG_FILTER)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let logs = LogBook::default();
+    logs.follow(child.stderr.take().expect("piped"));
+    logs.follow(child.stdout.take().expect("piped"));
+    (child, logs)
+}
+
 /// SIGTERM, then wait up to 10 s; `None` if it is still running.
 fn terminate(child: &mut Child) -> Option<ExitStatus> {
     let pid = i32::try_from(child.id()).expect("pid fits i32");
@@ -315,6 +354,7 @@ pub struct GatewayFiles {
     pub policy: PathBuf,
     pub listen_port: u16,
     pub pin_dir: PathBuf,
+    pub state_dir: PathBuf,
 }
 
 impl GatewayFiles {
@@ -364,9 +404,14 @@ impl GatewayFiles {
             .iter()
             .map(|(n, c, f)| (n.as_str(), c.as_str(), f.as_str()))
             .collect();
+        let mut options = options.clone();
+        let state_dir = options
+            .state_dir
+            .get_or_insert_with(|| dir.path().join(STATE_SUBDIR))
+            .clone();
         let config = dir.write(
             "gateway.toml",
-            &config::config_toml_agents(listen_port, &pin_dir, &entries, options),
+            &config::config_toml_agents(listen_port, &pin_dir, &entries, &options),
         );
         Self {
             dir,
@@ -374,6 +419,7 @@ impl GatewayFiles {
             policy: first_policy.expect("at least one agent"),
             listen_port,
             pin_dir,
+            state_dir,
         }
     }
 }

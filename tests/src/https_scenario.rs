@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::cgroup::AgentCgroup;
 use crate::client::Run;
 use crate::dns_server::DnsServer;
-use crate::gateway::config::{GatewayOptions, Rule, policy_toml};
+use crate::gateway::config::{ApprovalOptions, GatewayOptions, Rule, policy_toml};
 use crate::gateway::{AGENT_NAME, Gateway, GatewayFiles};
 use crate::gateway_ca::GatewayCa;
 use crate::git_repo::GitRepo;
@@ -58,6 +58,7 @@ pub struct HttpsScenarioBuilder {
     dns: bool,
     git: bool,
     state_dir: Option<std::path::PathBuf>,
+    approvals: Option<ApprovalOptions>,
 }
 
 impl HttpsScenario {
@@ -70,6 +71,7 @@ impl HttpsScenario {
             dns: false,
             git: false,
             state_dir: None,
+            approvals: None,
         }
     }
 
@@ -151,6 +153,13 @@ impl HttpsScenarioBuilder {
         self
     }
 
+    /// `[approvals]` settings for the gateway.
+    #[must_use]
+    pub fn approvals(mut self, approvals: ApprovalOptions) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
     /// Serve a git repository at `https://git.test.example/repo.git`.
     #[must_use]
     pub fn git(mut self) -> Self {
@@ -177,6 +186,7 @@ impl HttpsScenarioBuilder {
             ca_dir: Some(gateway_ca.dir().to_owned()),
             upstream_ca_file: Some(upstream_ca),
             state_dir: self.state_dir.clone(),
+            approvals: self.approvals,
             ..GatewayOptions::default()
         };
         let dns = self.dns.then(|| {

@@ -9,6 +9,7 @@
     reason = "a test harness: every getter would need the attribute, and an unused result is a test bug the test itself shows"
 )]
 
+pub mod approval_flow;
 pub mod approval_web;
 pub mod cgroup;
 pub mod chromium;

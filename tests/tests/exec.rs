@@ -32,6 +32,8 @@ fn gateway_exec(policy: &[Rule], command: &[&str]) -> Run {
         .args(["exec", "--log-format", "json", "--policy"])
         .env("GATEWAY_LOG", gateway_tests::gateway::LOG_FILTER)
         .arg(policy)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
         .arg("--resolve")
         .arg(placeholder_resolve())
         .arg("--")
@@ -118,8 +120,12 @@ fn exec_refuses_a_denied_destination() {
 fn exec_denies_everything_without_a_policy() {
     let bin = require_root_and_gateway();
     let local = UpstreamServer::on_host_loopback();
+    let dir = TempDir::new("exec-nopolicy");
     let run = TimedCommand::new(bin)
-        .args(["exec", "--resolve"])
+        .arg("exec")
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--resolve")
         .arg(placeholder_resolve())
         .arg("--")
         .args([

@@ -69,6 +69,8 @@ impl ExecSetup {
             .arg(self.gateway_ca.dir())
             .arg("--upstream-ca-file")
             .arg(&self.upstream_ca)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
             .arg("--resolve")
             .arg(format!("{API_HOST}={}", self.ip))
             .arg("--")

@@ -4,7 +4,7 @@
 //! (200 echo from the upstream, or the gateway's 403) and the rule in it
 //! show which rule decided.
 
-use gateway_tests::gateway::config::Rule;
+use gateway_tests::gateway::config::{ApprovalOptions, Rule};
 use gateway_tests::https_clients::{Reply, Step, expect_replies};
 use gateway_tests::https_scenario::{API_HOST, HttpsScenario, OTHER_HOST, SVC_HOSTS};
 
@@ -253,6 +253,10 @@ reason = "Sending mail needs a human"
     let s = HttpsScenario::builder("http-pack")
         .policy_text(policy)
         .pack("mailtest", pack)
+        .approvals(ApprovalOptions {
+            hold_seconds: Some(0),
+            ..ApprovalOptions::default()
+        })
         .start();
     let replies = send(
         &s,
@@ -273,7 +277,7 @@ reason = "Sending mail needs a human"
         replies[0].expect_echo().text("path"),
         "/mail/v1/messages/42"
     );
-    let approval = replies[1].expect_refusal(403, "approval_required");
+    let approval = replies[1].expect_refusal(403, "approval_pending");
     assert!(
         approval
             .rule

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use gateway_tests::gateway::config::Rule;
+use gateway_tests::gateway::config::{ApprovalOptions, Rule};
 use gateway_tests::git_repo::README_TEXT;
 use gateway_tests::https_clients::{Reply, Step, expect_replies};
 use gateway_tests::https_scenario::{API_HOST, GIT_HOST, HttpsScenario};
@@ -171,14 +171,18 @@ fn agent_chosen_address_is_not_used_for_a_name() {
 }
 
 #[test]
-fn approve_rule_answers_approval_required() {
-    let s = HttpsScenario::start(
-        "https-approve",
-        &[Rule::approve("send-needs-human", &[API_HOST])
+fn approve_rule_answers_approval_pending() {
+    // No hold: the pending answer comes at once (tests/approvals.rs holds).
+    let s = HttpsScenario::builder("https-approve")
+        .rules(&[Rule::approve("send-needs-human", &[API_HOST])
             .methods(&["POST"])
             .paths(&["/v1/send"])
-            .reason("Sending needs a human")],
-    );
+            .reason("Sending needs a human")])
+        .approvals(ApprovalOptions {
+            hold_seconds: Some(0),
+            ..ApprovalOptions::default()
+        })
+        .start();
     let url = HttpsScenario::url(API_HOST, "/v1/send");
     let run = s
         .agents
@@ -188,8 +192,9 @@ fn approve_rule_answers_approval_required() {
         .in_cgroup(s.agent.path())
         .run();
     let reply = s.curl_reply(&run);
-    let refusal = reply.expect_refusal(403, "approval_required");
+    let refusal = reply.expect_refusal(403, "approval_pending");
     assert_eq!(refusal.rule.as_deref(), Some("send-needs-human"));
+    assert_eq!(reply.json()["status"], "pending", "{reply:#?}");
     s.gateway
         .wait_for_request("request needs approval", "POST", API_HOST, "/v1/send");
     s.upstream

@@ -4,6 +4,7 @@
 //! `"redirect" => redirect::run(),` with the code in `src/bench/redirect.rs`.
 //! The other modules under `src/bench/` are the parts benchmarks share.
 
+mod approvals;
 mod bench_cgroup;
 mod bench_gateway;
 mod bpf_stats;
@@ -26,8 +27,11 @@ pub fn run(name: &str) -> Result<()> {
     match name {
         "redirect" => redirect::run(),
         "https" => https::run(),
+        "approvals" => approvals::run(),
         unknown => {
-            bail!("unknown benchmark {unknown:?}; known: redirect, https (see xtask/src/bench.rs)")
+            bail!(
+                "unknown benchmark {unknown:?}; known: redirect, https, approvals (see xtask/src/bench.rs)"
+            )
         }
     }
 }

@@ -14,6 +14,8 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt as _;
 
+use crate::audit::AuditLog;
+
 use super::{Target, inject::in_body, record_exfiltration, scan::scan_body};
 use crate::{
     intercept::{BoxError, ProxyBody},
@@ -29,6 +31,7 @@ pub struct PlaceholderInBody;
 pub struct PlaceholderGuard {
     inner: ProxyBody,
     vault: Arc<VaultStore>,
+    audit: AuditLog,
     target: Target,
     carry: BytesMut,
     /// Trailers that arrived while bytes were still held back.
@@ -37,10 +40,16 @@ pub struct PlaceholderGuard {
 }
 
 impl PlaceholderGuard {
-    pub fn wrap(inner: ProxyBody, vault: Arc<VaultStore>, target: Target) -> ProxyBody {
+    pub fn wrap(
+        inner: ProxyBody,
+        vault: Arc<VaultStore>,
+        audit: AuditLog,
+        target: Target,
+    ) -> ProxyBody {
         Self {
             inner,
             vault,
+            audit,
             target,
             carry: BytesMut::new(),
             trailers: None,
@@ -52,7 +61,7 @@ impl PlaceholderGuard {
     fn blocked(&mut self) -> Option<Polled> {
         let (placeholder, _) = scan_body(&self.carry).into_iter().next()?;
         let attempt = in_body(&self.vault.current(), &placeholder, &self.target);
-        record_exfiltration(&attempt);
+        record_exfiltration(&self.audit, &attempt);
         self.done = true;
         self.carry.clear();
         Some(Poll::Ready(Some(Err(Box::new(PlaceholderInBody)))))

@@ -1,11 +1,11 @@
-//! The one place an exfiltration attempt is recorded. For now a warning
-//! in the gateway's log with fields (`event = "exfiltration_blocked"`);
-//! the audit log hooks in here. Never a secret value: the placeholder, the
-//! secret's name, where it was found.
+//! The one place an exfiltration attempt is recorded: in the audit log
+//! (`exfiltration_blocked`) and as a warning in the gateway's log. Never a
+//! secret value: the placeholder, the secret's name, where it was found.
 
 use super::Exfiltration;
+use crate::audit::AuditLog;
 
-pub fn record_exfiltration(attempt: &Exfiltration) {
+pub fn record_exfiltration(audit: &AuditLog, attempt: &Exfiltration) {
     tracing::warn!(
         event = "exfiltration_blocked",
         agent = %attempt.agent,
@@ -16,5 +16,12 @@ pub fn record_exfiltration(attempt: &Exfiltration) {
         placeholder = %attempt.placeholder,
         request_id = %attempt.request_id,
         "credential exfiltration blocked"
+    );
+    audit.record_exfiltration(
+        &attempt.agent,
+        &attempt.host,
+        attempt.secret.as_deref().unwrap_or("-"),
+        &format!("{} ({})", attempt.place, attempt.reason),
+        &attempt.request_id,
     );
 }

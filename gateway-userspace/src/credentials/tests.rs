@@ -48,7 +48,7 @@ fn fixture(tag: &str, position: Position) -> Fixture {
     .unwrap();
     let store = VaultStore::open(dir.clone(), vec!["a".into(), "b".into()]).unwrap();
     Fixture {
-        credentials: Credentials::new(store),
+        credentials: Credentials::new(store, temporary_audit_log()),
         key,
         dir,
     }
@@ -360,4 +360,14 @@ async fn a_placeholder_split_across_body_chunks_stops_the_body() {
         target("a", "x"),
     );
     assert_eq!(collect(body).await.unwrap(), clean.as_bytes());
+}
+
+/// An audit log in a throwaway database: the tests look at what the
+/// credentials code decides, the audit tests at what gets recorded.
+fn temporary_audit_log() -> crate::audit::AuditLog {
+    let db = sled::Config::new()
+        .temporary(true)
+        .open()
+        .expect("a temporary sled db");
+    crate::audit::AuditLog::open(&db).expect("an audit log")
 }

@@ -32,3 +32,19 @@ pub fn json(status: StatusCode, body: &ErrorBody<'_>) -> Response<ProxyBody> {
         .body(full(text))
         .unwrap_or_else(|_| Response::new(full("")))
 }
+
+/// A JSON answer of any shape (approval answers carry more fields).
+pub fn json_of<T: Serialize>(
+    status: StatusCode,
+    request_id: &str,
+    body: &T,
+) -> Response<ProxyBody> {
+    let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-gateway-request-id", request_id)
+        .body(full(text))
+        .unwrap_or_else(|_| Response::new(full("")))
+}

@@ -123,3 +123,22 @@ pub async fn discard(mut body: ProxyBody, limit: usize, wait: std::time::Duratio
     };
     let _ = tokio::time::timeout(wait, drain).await;
 }
+
+/// Reads a whole body into memory, up to `cap` bytes; past that, the
+/// rest of the body (to be drained before answering). Trailers are
+/// dropped. For requests that need approval, which binds the whole body.
+pub async fn read_whole(
+    mut body: ProxyBody,
+    cap: usize,
+) -> Result<Result<Bytes, ProxyBody>, BoxError> {
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if whole.len() + data.len() > cap {
+                return Ok(Err(body));
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(Ok(whole.freeze()))
+}

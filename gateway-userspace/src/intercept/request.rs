@@ -14,7 +14,8 @@ use super::{
     websocket,
 };
 use crate::{
-    credentials::{Injected, Target},
+    audit::{AuditEvent, AuditKind},
+    credentials::{Exfiltration, Injected, Target},
     policy::{Action, BODY_PREFIX_MAX, Decision, RequestFacts},
 };
 
@@ -90,12 +91,18 @@ pub async fn handle(
     match decision.action {
         Action::Allow => {
             // Debug, not info: one line per request was the largest single
-            // cost of a keep-alive request (the audit log records them).
+            // cost of a keep-alive request; the audit log records them.
             tracing::debug!(agent = %agent.name, method, host, path, rule, request_id = %id, "request allowed");
+            let event = request_event(&conn, AuditKind::Allowed, &parts, &host, &decision, &id);
+            conn.interceptor.audit.record(event);
         }
         Action::Deny => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request denied");
-            credentials.check(&parts, prefix.as_deref(), &target);
+            // Recorded if the refused request also carried a placeholder
+            // where it may not go; the answer is the policy's either way.
+            let _ = credentials.check(&parts, prefix.as_deref(), &target);
+            let event = request_event(&conn, AuditKind::Denied, &parts, &host, &decision, &id);
+            conn.interceptor.audit.record(event);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
             let message = format!(
                 "the gateway's policy for agent {} denies this request",
@@ -111,16 +118,9 @@ pub async fn handle(
         }
         Action::Approve => {
             tracing::info!(agent = %agent.name, method, host, path, rule, request_id = %id, "request needs approval");
-            credentials.check(&parts, prefix.as_deref(), &target);
-            discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
-            let message = "this request needs a person's approval, and approvals are not enabled on this gateway".to_owned();
-            return Ok(gateway_answer(
-                StatusCode::FORBIDDEN,
-                "approval_required",
-                message,
-                Some(&decision),
-                &id,
-            ));
+            let answer =
+                super::approval::handle(&conn, &host, parts, body, upgrade, &decision, target);
+            return Ok(answer.await);
         }
     }
     // After the decision, just before forwarding: placeholders become
@@ -130,13 +130,7 @@ pub async fn handle(
         Err(attempt) => {
             drop(parts);
             discard(body, DISCARD_LIMIT, DISCARD_WAIT).await;
-            return Ok(gateway_answer(
-                StatusCode::FORBIDDEN,
-                "exfiltration_blocked",
-                attempt.message(),
-                None,
-                &id,
-            ));
+            return Ok(exfiltration_answer(&attempt, &id));
         }
     };
     let body = credentials.guard_body(body, target);
@@ -144,8 +138,40 @@ pub async fn handle(
     Ok(forward(&conn, &host, request, upgrade, id, &injected).await)
 }
 
+/// The agent's answer to a request that carried a placeholder where it
+/// may not go: it names the secret, never its value.
+pub(super) fn exfiltration_answer(attempt: &Exfiltration, id: &str) -> Response<ProxyBody> {
+    gateway_answer(
+        StatusCode::FORBIDDEN,
+        "exfiltration_blocked",
+        attempt.message(),
+        None,
+        id,
+    )
+}
+
+/// The audit event of a decision on this request; recorded with
+/// `AuditLog::record`, which hands it to the writer (no disk here).
+pub(super) fn request_event(
+    conn: &ConnContext,
+    kind: AuditKind,
+    parts: &http::request::Parts,
+    host: &str,
+    decision: &Decision,
+    id: &str,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(kind);
+    event.agent = Some(conn.agent().name.to_string());
+    event.method = Some(parts.method.as_str().to_owned());
+    event.host = Some(host.to_owned());
+    event.path = Some(parts.uri.path().to_owned());
+    event.rule = Some(decision.rule.to_string());
+    event.request_id = Some(id.to_owned());
+    event
+}
+
 /// Sends an allowed request upstream and passes the answer back.
-async fn forward(
+pub(super) async fn forward(
     conn: &ConnContext,
     host: &str,
     request: Request<ProxyBody>,
@@ -231,7 +257,7 @@ fn redacted(response: Response<ProxyBody>, injected: &Injected, id: &str) -> Res
     }
 }
 
-fn gateway_answer(
+pub(super) fn gateway_answer(
     status: StatusCode,
     error: &str,
     message: String,
@@ -326,7 +352,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("proxy-connection");
 }
 
-fn upstream_failure(
+pub(super) fn upstream_failure(
     id: &str,
     error: &(dyn std::error::Error + 'static),
     injected: &Injected,

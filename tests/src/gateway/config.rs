@@ -177,11 +177,23 @@ pub struct GatewayOptions {
     pub hosts: Vec<(String, Vec<IpAddr>)>,
     /// `[resolver] nameservers`.
     pub nameservers: Vec<SocketAddr>,
-    /// `[gateway] state_dir` (vault, database); default `state` next to
-    /// the config, so that no test reads or writes /var/lib/gateway.
+    /// `[gateway] state_dir`; the harness always sets one (a `state/`
+    /// directory beside the config) so gateways never share a vault or a
+    /// database, and no test reads or writes /var/lib/gateway.
     pub state_dir: Option<PathBuf>,
-    /// `[approvals] web_port`; `None` leaves the gateway's default.
+    /// `[approvals] web_port`; `None` turns the page off (`0`), so that
+    /// gateways of tests running in parallel do not contend for a port.
     pub web_port: Option<u16>,
+    /// `[approvals]`; `None` leaves the gateway's defaults.
+    pub approvals: Option<ApprovalOptions>,
+}
+
+/// `[approvals]` settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApprovalOptions {
+    pub hold_seconds: Option<u64>,
+    pub expire_seconds: Option<u64>,
+    pub max_pending_per_agent: Option<usize>,
 }
 
 /// A name no test uses: with it the static map is never empty, so a
@@ -200,6 +212,7 @@ impl Default for GatewayOptions {
             nameservers: Vec::new(),
             state_dir: None,
             web_port: None,
+            approvals: None,
         }
     }
 }
@@ -223,6 +236,28 @@ impl GatewayOptions {
             );
         }
         let mut resolver = String::new();
+        resolver.push_str("\n[approvals]\n");
+        let _ = writeln!(resolver, "web_port = {}", self.web_port.unwrap_or(0));
+        if let Some(approvals) = &self.approvals {
+            for (key, value) in [
+                (
+                    "hold_seconds",
+                    approvals.hold_seconds.map(|v| v.to_string()),
+                ),
+                (
+                    "expire_seconds",
+                    approvals.expire_seconds.map(|v| v.to_string()),
+                ),
+                (
+                    "max_pending_per_agent",
+                    approvals.max_pending_per_agent.map(|v| v.to_string()),
+                ),
+            ] {
+                if let Some(value) = value {
+                    let _ = writeln!(resolver, "{key} = {value}");
+                }
+            }
+        }
         if !self.nameservers.is_empty() || !self.hosts.is_empty() {
             resolver.push_str("\n[resolver]\n");
         }
@@ -280,8 +315,5 @@ pub fn config_toml_agents(
         );
     }
     out.push_str(&resolver);
-    if let Some(port) = options.web_port {
-        let _ = write!(out, "\n[approvals]\nweb_port = {port}\n");
-    }
     out
 }

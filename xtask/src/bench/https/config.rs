@@ -115,7 +115,8 @@ impl GatewayFiles {
                  listen_port = {listen_port}\n\
                  pin_dir = {pin_dir:?}\n\
                  ca_dir = {ca_dir:?}\n\
-                 upstream_ca_file = {upstream_ca:?}\n\n\
+                 upstream_ca_file = {upstream_ca:?}\n\
+                 state_dir = \"state\"\n\n\
                  [resolver.hosts]\n\
                  {SERVER_NAME:?} = [\"127.0.0.1\"]\n\n\
                  [[agents]]\n\

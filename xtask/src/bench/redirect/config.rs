@@ -32,7 +32,8 @@ impl BenchConfig {
             "# Written by `cargo xtask bench redirect`; removed when it ends.\n\
              [gateway]\n\
              listen_port = {listen_port}\n\
-             pin_dir = {pin_dir:?}\n\n\
+             pin_dir = {pin_dir:?}\n\
+             state_dir = \"state\"\n\n\
              [[agents]]\n\
              name = \"bench\"\n\
              cgroup = {agent_cgroup:?}\n\

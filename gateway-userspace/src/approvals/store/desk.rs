@@ -1,0 +1,96 @@
+//! The store as channels see it: the CLI (through the admin socket) and
+//! the web page list, show and decide approvals through [`ApprovalDesk`].
+
+use super::{ApprovalStore, StoreError, Transition, audit_event, parse};
+use crate::{
+    approvals::desk::{ApprovalDesk, ApprovalStatus, ApprovalView, DeskError, DeskEvent, Verdict},
+    audit::{AuditKind, now_unix_ms},
+};
+
+impl From<StoreError> for DeskError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(id) => Self::NotFound(id),
+            other => Self::Store(other.to_string()),
+        }
+    }
+}
+
+impl ApprovalDesk for ApprovalStore {
+    fn list(&self, only_pending: bool) -> Result<Vec<ApprovalView>, DeskError> {
+        let mut views = Vec::new();
+        for entry in &self.approvals {
+            let (key, value) = entry.map_err(StoreError::from)?;
+            let view = parse(&String::from_utf8_lossy(&key), &value)?.view;
+            if !only_pending || view.status == ApprovalStatus::Pending {
+                views.push(view);
+            }
+        }
+        views.sort_by(|a, b| {
+            b.created_unix_ms
+                .cmp(&a.created_unix_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(views)
+    }
+
+    fn show(&self, id: &str) -> Result<ApprovalView, DeskError> {
+        self.refresh(id)?
+            .map(|s| s.view)
+            .ok_or_else(|| DeskError::NotFound(id.to_owned()))
+    }
+
+    fn decide(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        by: &str,
+        via: &str,
+        reason: Option<&str>,
+    ) -> Result<ApprovalView, DeskError> {
+        // A pending approval past its time is expired, not decided.
+        self.refresh(id)?
+            .ok_or_else(|| DeskError::NotFound(id.to_owned()))?;
+        let now = now_unix_ms();
+        let changed = self.transition(id, |s| {
+            (s.view.status == ApprovalStatus::Pending && now < s.view.expires_unix_ms).then(|| {
+                let mut next = s.clone();
+                next.view.status = match verdict {
+                    Verdict::Approve => ApprovalStatus::Approved,
+                    Verdict::Deny => ApprovalStatus::Denied,
+                };
+                next.view.decided_by = Some(by.to_owned());
+                next.view.decided_via = Some(via.to_owned());
+                next.view.decision_reason = reason.map(str::to_owned);
+                next
+            })
+        })?;
+        let decided = match changed {
+            Transition::Changed(decided) => decided,
+            Transition::Unchanged(current) => {
+                return Err(DeskError::AlreadyDecided {
+                    id: id.to_owned(),
+                    status: current.view.status,
+                });
+            }
+        };
+        let kind = match verdict {
+            Verdict::Approve => AuditKind::Approved,
+            Verdict::Deny => AuditKind::ApprovalDenied,
+        };
+        let mut event = audit_event(kind, &decided.view);
+        event.by = Some(by.to_owned());
+        event.via = Some(via.to_owned());
+        event.reason = reason.map(str::to_owned);
+        // The person is told only once the decision is on disk.
+        self.audit
+            .record_durable_blocking(event)
+            .map_err(StoreError::from)?;
+        tracing::info!(approval_id = %id, agent = %decided.view.agent, ?verdict, by, via, "approval decided");
+        Ok(decided.view)
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DeskEvent> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,72 @@
+//! The end of the chain: whoever appends (the writer thread with a batch
+//! of request events, or a caller recording a decision) takes the head,
+//! chains the records onto it and writes them and the new head in one
+//! sled batch, so the log and its head never disagree.
+
+use std::sync::{Mutex, PoisonError};
+
+use super::{
+    AuditError, AuditEvent,
+    record::{AuditRecord, HEAD_KEY, Head},
+};
+
+pub struct Chain {
+    db: sled::Db,
+    tree: sled::Tree,
+    head: Mutex<Head>,
+}
+
+impl Chain {
+    pub fn open(db: &sled::Db, tree: sled::Tree) -> Result<Self, AuditError> {
+        let head = read_head(&tree)?;
+        Ok(Self {
+            db: db.clone(),
+            tree,
+            head: Mutex::new(head),
+        })
+    }
+
+    /// Chains and writes `events` (with their times); not yet flushed.
+    pub fn append(
+        &self,
+        events: impl IntoIterator<Item = (u64, AuditEvent)>,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let mut head = self.head.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut batch = sled::Batch::default();
+        let mut records = Vec::new();
+        let mut last = head.clone();
+        for (time_unix_ms, event) in events {
+            let record = AuditRecord::chain(&last, time_unix_ms, event);
+            let bytes =
+                serde_json::to_vec(&record).map_err(|e| AuditError::Write(e.to_string()))?;
+            batch.insert(&record.key(), bytes);
+            last = record.head();
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Ok(records);
+        }
+        let head_bytes = serde_json::to_vec(&last).map_err(|e| AuditError::Write(e.to_string()))?;
+        batch.insert(HEAD_KEY, head_bytes);
+        self.tree.apply_batch(batch)?;
+        *head = last;
+        Ok(records)
+    }
+
+    /// Makes everything written to the database so far durable.
+    pub fn flush(&self) -> Result<(), AuditError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The head as stored; the genesis head for an empty log.
+pub fn read_head(tree: &sled::Tree) -> Result<Head, AuditError> {
+    if let Some(bytes) = tree.get(HEAD_KEY)? {
+        return serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
+            seq: 0,
+            message: format!("the head: {e}"),
+        });
+    }
+    Ok(Head::genesis())
+}

@@ -1,0 +1,75 @@
+//! `gateway audit export [--since]` and `gateway audit verify`.
+
+use std::{io::Write as _, process::ExitCode};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    admin::{AdminReply, AdminRequest, client},
+    approvals_cmd::state_dir,
+    cli::AuditCommand,
+    time_text,
+};
+
+pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Export { since, state } => {
+            let since_unix_ms = since
+                .as_deref()
+                .map(time_text::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--since")?
+                .unwrap_or(0);
+            let dir = state_dir(state)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut failure = None;
+            client::call(
+                &dir,
+                &AdminRequest::AuditExport { since_unix_ms },
+                |reply| {
+                    match reply {
+                        AdminReply::Record(record) => {
+                            serde_json::to_writer(&mut out, &record)?;
+                            out.write_all(b"\n")?;
+                        }
+                        AdminReply::Done => {}
+                        AdminReply::Error(message) => failure = Some(message),
+                        other => failure = Some(format!("unexpected answer: {other:?}")),
+                    }
+                    Ok(())
+                },
+            )
+            .with_context(|| format!("state directory {}", dir.display()))?;
+            out.flush()?;
+            if let Some(message) = failure {
+                bail!("{message}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { state } => {
+            let dir = state_dir(state)?;
+            let mut answer = None;
+            client::call(&dir, &AdminRequest::AuditVerify, |reply| {
+                answer = Some(reply);
+                Ok(())
+            })
+            .with_context(|| format!("state directory {}", dir.display()))?;
+            match answer {
+                Some(AdminReply::Intact(intact)) => {
+                    println!(
+                        "{} records, chain intact (head {})",
+                        intact.records, intact.head_hash
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(AdminReply::Broken(broken)) => {
+                    eprintln!("gateway: audit log verification failed: {broken}");
+                    Ok(ExitCode::from(2))
+                }
+                Some(AdminReply::Error(message)) => bail!("{message}"),
+                other => bail!("unexpected answer from the gateway: {other:?}"),
+            }
+        }
+    }
+}
