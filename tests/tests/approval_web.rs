@@ -299,14 +299,13 @@ fn the_page_refuses_requests_without_token_csrf_or_its_own_host() {
     );
 }
 
-/// The gateway refuses its own web port to agents even when the policy
+/// The gateway refuses its own web page to agents even when the policy
 /// allows every loopback port, and also when an allowed name resolves to
-/// loopback. The page really is there: the same curl outside the agent
-/// cgroup gets its 401.
+/// loopback. The page (served by this gateway) really is there: the same
+/// curl outside the agent cgroup gets its 401.
 #[test]
 fn an_agent_cgroup_cannot_reach_the_web_page() {
     let web_port = unique::free_listen_port();
-    let demo = WebDemo::start(None, web_port);
     let topo = Topology::new();
     let agent = AgentCgroup::new("web-agent");
     let page_name = "page.test.example";
@@ -327,7 +326,7 @@ fn an_agent_cgroup_cannot_reach_the_web_page() {
     );
     let gateway = Gateway::start_from(files);
 
-    let page = demo.url("/");
+    let page = format!("http://127.0.0.1:{web_port}/");
     let outside = TimedCommand::new("curl")
         .args([
             "-sS",
