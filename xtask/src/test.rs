@@ -50,6 +50,8 @@ pub fn run() -> Result<ExitCode> {
                 "--workspace",
                 "--exclude",
                 "gateway-ebpf",
+                // Every test binary runs, so one failure does not hide others.
+                "--no-fail-fast",
             ])
             .args(["--", "--test-threads=2"])
             .env("GATEWAY_BIN", &gateway)
