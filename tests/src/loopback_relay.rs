@@ -38,7 +38,7 @@ impl LoopbackRelay {
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((inside, _)) => relay(inside, addr),
+                    Ok((inside, _)) => relay(&inside, addr),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -55,7 +55,7 @@ impl LoopbackRelay {
     }
 }
 
-fn relay(inside: TcpStream, addr: SocketAddr) {
+fn relay(inside: &TcpStream, addr: SocketAddr) {
     let _ = inside.set_nonblocking(false);
     let Ok(host) = TcpStream::connect(addr) else {
         return;

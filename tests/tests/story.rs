@@ -70,8 +70,7 @@ fn position(records: &[Value], from: usize, kind: &str, also: impl Fn(&Value) ->
         .iter()
         .enumerate()
         .skip(from)
-        .find(|(_, r)| r["kind"] == kind && also(r))
-        .map(|(i, _)| i)
+        .find_map(|(i, r)| (r["kind"] == kind && also(r)).then_some(i))
         .unwrap_or_else(|| panic!("no {kind} record after #{from}: {records:#?}"))
 }
 
