@@ -4,6 +4,7 @@
 //! agent only ever holds a placeholder; a placeholder sent elsewhere is
 //! blocked and audited; nothing the gateway wrote holds the token.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -80,7 +81,7 @@ fn position(records: &[Value], from: usize, kind: &str, also: impl Fn(&Value) ->
     reason = "the story reads best in order, step by step"
 )]
 fn the_agent_reads_freely_and_sends_mail_once_a_person_approves() {
-    let s = GmailStory::start("story", None);
+    let mut s = GmailStory::start("story", None);
     let env = std::fs::read_to_string(&s.env_file).expect("the env file");
     assert_eq!(env.trim(), format!("GMAIL_TOKEN={}", s.placeholder));
     assert!(s.placeholder.starts_with("gwph-"), "{}", s.placeholder);
@@ -138,6 +139,16 @@ fn the_agent_reads_freely_and_sends_mail_once_a_person_approves() {
     assert!(
         !show.stdout.contains(&s.placeholder),
         "the Authorization value is not shown: {show:#?}"
+    );
+    let digest = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
+    let hex = digest.as_ref().iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    let bound = format!("body:      {} bytes, sha256 {hex}", body.len());
+    assert!(
+        show.stdout.contains(&bound),
+        "the approval is bound to these bytes ({bound}): {show:#?}"
     );
     let approve = decide(&s.gateway, "approve", &id, None);
     assert!(approve.stdout.contains("approved"), "{approve:#?}");
@@ -213,10 +224,18 @@ fn the_agent_reads_freely_and_sends_mail_once_a_person_approves() {
     let verify = cli(&s.gateway, &["audit", "verify"]);
     assert!(verify.stdout.contains("chain intact"), "{verify:#?}");
 
-    // (e) Nothing the gateway wrote or printed holds the token.
+    // (e) Nothing the gateway wrote or printed holds the token: scanned
+    // once it stopped, so sled has flushed everything to its files.
+    let status = s.gateway.terminate();
+    assert!(status.success(), "{status}\n{}", s.gateway.dump());
+    let offline = s.gateway.cli(&["audit", "verify"]);
+    assert!(
+        offline.success() && offline.stdout.starts_with("6 records, chain intact"),
+        "the database on disk verifies: {offline:#?}"
+    );
     let printed = [&env, &pending.stdout, &show.stdout, &approve.stdout]
         .into_iter()
-        .chain([&export.stdout, &verify.stdout, &verify.stderr])
+        .chain([&export.stdout, &verify.stdout, &offline.stdout])
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join("\n");
