@@ -72,7 +72,11 @@ fn the_held_send_is_approved_on_the_gateways_page_in_chromium() {
     // It appears without a reload; its details are the request as it would go out.
     browser.wait_until(
         "the send request in the list, live",
-        &format!("{} !== null && window.notReloaded === true", row(&id)),
+        &format!(
+            "{} !== null && window.notReloaded === true \
+             && document.getElementById('live').textContent === 'live'",
+            row(&id)
+        ),
         WAIT,
     );
     let path = browser.evaluate(&format!(
