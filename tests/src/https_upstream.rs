@@ -212,7 +212,7 @@ impl Drop for HttpsUpstream {
     }
 }
 
-fn server_config(cert: ServerCert) -> rustls::ServerConfig {
+pub(crate) fn server_config(cert: ServerCert) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -89,8 +89,8 @@ impl SecretCli {
 }
 
 /// The forms of `secret` a leak could take: as is, percent-encoded, and
-/// base64 at each of the three alignments (so it is also found inside a
-/// longer base64 text, such as Basic auth).
+/// base64 and base64url at each of the three alignments (so it is also
+/// found inside a longer base64 text, such as Basic auth).
 pub fn secret_forms(secret: &str) -> Vec<Vec<u8>> {
     let mut forms = vec![secret.as_bytes().to_vec()];
     let encoded: String = secret
@@ -113,6 +113,11 @@ pub fn secret_forms(secret: &str) -> Vec<Vec<u8>> {
         let end = b64.len().saturating_sub(4);
         if end > start + 8 {
             forms.push(b64.as_bytes()[start..end].to_vec());
+            // base64url (JWTs, Gmail's `raw`) differs only in `+/`.
+            let url = b64.replace('+', "-").replace('/', "_");
+            if url != b64 {
+                forms.push(url.as_bytes()[start..end].to_vec());
+            }
         }
     }
     forms

@@ -91,7 +91,8 @@ pub struct ApprovalStore {
     /// Pending approvals per agent, for the cap.
     pending: Mutex<HashMap<String, usize>>,
     /// Admissions one at a time: deduplication and the cap see each
-    /// other's approvals.
+    /// other's approvals. A decision holds it too, until its audit record
+    /// is written, so no retry uses an approval before that.
     admission: Mutex<()>,
 }
 
@@ -138,7 +139,9 @@ impl ApprovalStore {
         };
         let mut event = audit_event(AuditKind::ApprovalUsed, &used.view);
         event.request_id = Some(request_id.to_owned());
-        self.audit.record_durable_blocking(event)?;
+        let recorded = self.audit.record_durable_blocking(event);
+        self.announce(&used);
+        recorded?;
         Ok(Some(used.view))
     }
 
@@ -163,6 +166,7 @@ impl ApprovalStore {
                 let mut event = audit_event(AuditKind::Expired, &expired.view);
                 event.via = Some("gateway".into());
                 self.audit.record(event);
+                self.announce(&expired);
                 Ok(Some(expired))
             }
             Transition::Unchanged(current) => Ok(Some(current)),
@@ -210,11 +214,19 @@ impl ApprovalStore {
             {
                 self.count_pending(&new.view.agent, -1);
             }
-            let _ = self.events.send(DeskEvent::Changed {
-                approval: new.view.clone(),
-            });
+            // Not announced here: the caller does, once the change's
+            // audit record is written (see [`Self::announce`]).
             return Ok(Transition::Changed(new));
         }
+    }
+
+    /// Tells held requests and live views of a change. Only after its
+    /// audit record: a woken request may use the approval at once, and the
+    /// log must not show it used before it was approved.
+    fn announce(&self, changed: &StoredApproval) {
+        let _ = self.events.send(DeskEvent::Changed {
+            approval: changed.view.clone(),
+        });
     }
 
     fn pending_of(&self, agent: &str) -> usize {

@@ -1,6 +1,8 @@
 //! The store as channels see it: the CLI (through the admin socket) and
 //! the web page list, show and decide approvals through [`ApprovalDesk`].
 
+use std::sync::PoisonError;
+
 use super::{ApprovalStore, StoreError, Transition, audit_event, parse};
 use crate::{
     approvals::desk::{ApprovalDesk, ApprovalStatus, ApprovalView, DeskError, DeskEvent, Verdict},
@@ -48,6 +50,12 @@ impl ApprovalDesk for ApprovalStore {
         via: &str,
         reason: Option<&str>,
     ) -> Result<ApprovalView, DeskError> {
+        // Retries are admitted one at a time with this lock held: none
+        // may use the approval before its decision is recorded below.
+        let _no_admission = self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // A pending approval past its time is expired, not decided.
         self.refresh(id)?
             .ok_or_else(|| DeskError::NotFound(id.to_owned()))?;
@@ -82,10 +90,11 @@ impl ApprovalDesk for ApprovalStore {
         event.by = Some(by.to_owned());
         event.via = Some(via.to_owned());
         event.reason = reason.map(str::to_owned);
-        // The person is told only once the decision is on disk.
-        self.audit
-            .record_durable_blocking(event)
-            .map_err(StoreError::from)?;
+        // The person, and the held request, are told only once the
+        // decision is on disk.
+        let recorded = self.audit.record_durable_blocking(event);
+        self.announce(&decided);
+        recorded.map_err(StoreError::from)?;
         tracing::info!(approval_id = %id, agent = %decided.view.agent, ?verdict, by, via, "approval decided");
         Ok(decided.view)
     }

@@ -239,6 +239,7 @@ mod holding {
         desk::{ApprovalDesk as _, ApprovalStatus, Verdict},
         hold::hold,
     };
+    use crate::audit::AuditKind;
 
     #[tokio::test]
     async fn a_decision_ends_the_hold_at_once() {
@@ -289,5 +290,58 @@ mod holding {
         assert_eq!(now.status, ApprovalStatus::Expired);
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(store.show(&id).unwrap().status, ApprovalStatus::Expired);
+    }
+
+    /// A held request is woken only once the decision is in the audit log,
+    /// so the log never shows an approval used before it was approved.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_request_wakes_only_after_the_decision_is_recorded() {
+        let (store, audit) = temp();
+        let mut ids = Vec::new();
+        for round in 0..20u8 {
+            let id = created(store.admit(&request("a", "/pay", &[round])).unwrap());
+            let decider = {
+                let (store, id) = (std::sync::Arc::clone(&store), id.clone());
+                tokio::task::spawn_blocking(move || {
+                    store.decide(&id, Verdict::Approve, "root", "web", None)
+                })
+            };
+            let now = hold(&store, &id, Instant::now() + Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(now.status, ApprovalStatus::Approved);
+            // What the intercepted request does next.
+            let used = {
+                let (store, id) = (std::sync::Arc::clone(&store), id.clone());
+                tokio::task::spawn_blocking(move || store.consume(&id, "r-1"))
+            };
+            assert!(used.await.unwrap().unwrap().is_some());
+            decider.await.unwrap().unwrap();
+            ids.push(id);
+        }
+        audit.sync().await;
+        let mut order = Vec::new();
+        audit
+            .export(0, |r| {
+                order.push((r.approval_id.clone().unwrap_or_default(), r.kind));
+                Ok(())
+            })
+            .unwrap();
+        for id in ids {
+            let kinds: Vec<AuditKind> = order
+                .iter()
+                .filter(|(of, _)| *of == id)
+                .map(|(_, kind)| *kind)
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    AuditKind::ApprovalRequested,
+                    AuditKind::Approved,
+                    AuditKind::ApprovalUsed
+                ],
+                "approval {id}"
+            );
+        }
     }
 }
