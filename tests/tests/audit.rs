@@ -3,7 +3,8 @@
 //! used), `gateway audit export` writes them as JSON lines (from the
 //! running gateway over its socket, or from the database when stopped),
 //! and `gateway audit verify` finds an altered, removed or reordered
-//! record in a copy of the database tampered with through sled.
+//! record in a copy of the database tampered with through sled (records
+//! are stored a batch per value: a JSON array under its first seq).
 
 use std::path::Path;
 
@@ -40,15 +41,54 @@ fn copy_state(from: &Path, to: &Path) {
     assert!(run.success(), "{run:#?}");
 }
 
-/// Opens the `audit` tree of a stopped gateway's database copy.
-fn audit_tree(state: &Path) -> (sled::Db, sled::Tree) {
+/// The stored batches in key order: first seq and records.
+type Batches = Vec<(u64, Vec<serde_json::Value>)>;
+
+/// Rewrites the batches in a stopped gateway's database copy as `change`
+/// leaves them, through sled (the head is left alone).
+fn tamper(state: &Path, change: impl FnOnce(&mut Batches)) {
     let db = sled::open(state.join("db")).expect("opening the copied database");
     let tree = db.open_tree("audit").expect("the audit tree");
-    (db, tree)
+    let keys: Vec<sled::IVec> = tree
+        .iter()
+        .keys()
+        .map(Result::unwrap)
+        .filter(|key| key.len() == 8)
+        .collect();
+    let mut all: Batches = keys
+        .iter()
+        .map(|key| {
+            let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+            let value = tree.get(key).unwrap().unwrap();
+            (first, serde_json::from_slice(&value).expect("a batch"))
+        })
+        .collect();
+    change(&mut all);
+    for key in keys {
+        tree.remove(key).unwrap();
+    }
+    for (first, records) in &all {
+        tree.insert(first.to_be_bytes(), serde_json::to_vec(records).unwrap())
+            .unwrap();
+    }
+    db.flush().unwrap();
 }
 
-fn key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// Where record `seq` is: its batch's index and its index in the batch.
+fn place(all: &Batches, seq: u64) -> (usize, usize) {
+    all.iter()
+        .enumerate()
+        .find_map(|(b, (_, records))| records.iter().position(|r| r["seq"] == seq).map(|i| (b, i)))
+        .unwrap_or_else(|| panic!("no record {seq} stored"))
+}
+
+/// Takes record `seq` out of its batch; an emptied batch goes too.
+fn remove_record(all: &mut Batches, seq: u64) {
+    let (b, i) = place(all, seq);
+    all[b].1.remove(i);
+    if all[b].1.is_empty() {
+        all.remove(b);
+    }
 }
 
 fn assert_broken(state: &Path, seq: u64, problem: &str) {
@@ -185,41 +225,35 @@ fn verify_names_an_altered_removed_or_reordered_record() {
     };
 
     let altered = copy("altered");
-    {
-        let (_db, tree) = audit_tree(&altered);
-        let mut record: serde_json::Value =
-            serde_json::from_slice(&tree.get(key(2)).unwrap().unwrap()).unwrap();
-        record["path"] = "/v1/innocent".into();
-        tree.insert(key(2), serde_json::to_vec(&record).unwrap())
-            .unwrap();
-    }
+    tamper(&altered, |all| {
+        let (b, i) = place(all, 2);
+        all[b].1[i]["path"] = "/v1/innocent".into();
+    });
     assert_broken(&altered, 2, "altered");
 
     let removed = copy("removed");
-    {
-        let (_db, tree) = audit_tree(&removed);
-        tree.remove(key(3)).unwrap();
-    }
+    tamper(&removed, |all| remove_record(all, 3));
     assert_broken(&removed, 4, "removed");
 
     let reordered = copy("reordered");
-    {
-        let (_db, tree) = audit_tree(&reordered);
-        let (a, b) = (
-            tree.get(key(3)).unwrap().unwrap(),
-            tree.get(key(4)).unwrap().unwrap(),
-        );
-        tree.insert(key(3), b).unwrap();
-        tree.insert(key(4), a).unwrap();
-    }
+    // In one batch or across two, wherever they were written.
+    tamper(&reordered, |all| {
+        let ((ab, ai), (bb, bi)) = (place(all, 3), place(all, 4));
+        let third = all[ab].1[ai].clone();
+        all[ab].1[ai] = std::mem::replace(&mut all[bb].1[bi], third);
+    });
     assert_broken(&reordered, 3, "reordered");
 
     let truncated = copy("truncated");
-    {
-        let (_db, tree) = audit_tree(&truncated);
-        tree.remove(key(total)).unwrap();
-    }
+    tamper(&truncated, |all| remove_record(all, total));
     assert_broken(&truncated, total, "removed");
+
+    // The whole last batch cut off: named by its first seq.
+    let cut = copy("cut");
+    let mut last_first = 0;
+    tamper(&cut, |all| last_first = all.pop().expect("a batch").0);
+    assert!(last_first >= 1 && last_first <= total);
+    assert_broken(&cut, last_first, "removed");
 
     // The untouched original still verifies.
     assert!(verify_dir(s.gateway.state_dir()).success());

@@ -1,7 +1,9 @@
 //! The end of the chain: whoever appends (the writer thread with a batch
 //! of request events, or a caller recording a decision) takes the head,
-//! chains the records onto it and writes them and the new head in one
-//! sled batch, so the log and its head never disagree.
+//! chains the records onto it and writes them, as one value (a JSON array
+//! under the first record's seq), and the new head in one sled batch, so
+//! the log and its head never disagree. One sled insert per batch, not per
+//! record: each insert copies the leaf page it lands in.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -32,22 +34,23 @@ impl Chain {
         events: impl IntoIterator<Item = (u64, AuditEvent)>,
     ) -> Result<Vec<AuditRecord>, AuditError> {
         let mut head = self.head.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut batch = sled::Batch::default();
         let mut records = Vec::new();
         let mut last = head.clone();
         for (time_unix_ms, event) in events {
             let record = AuditRecord::chain(&last, time_unix_ms, event);
-            let bytes =
-                serde_json::to_vec(&record).map_err(|e| AuditError::Write(e.to_string()))?;
-            batch.insert(&record.key(), bytes);
             last = record.head();
             records.push(record);
         }
-        if records.is_empty() {
+        let Some(first) = records.first() else {
             return Ok(records);
-        }
-        let head_bytes = serde_json::to_vec(&last).map_err(|e| AuditError::Write(e.to_string()))?;
-        batch.insert(HEAD_KEY, head_bytes);
+        };
+        let write_error = |e: serde_json::Error| AuditError::Write(e.to_string());
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            &first.key(),
+            serde_json::to_vec(&records).map_err(write_error)?,
+        );
+        batch.insert(HEAD_KEY, serde_json::to_vec(&last).map_err(write_error)?);
         self.tree.apply_batch(batch)?;
         *head = last;
         Ok(records)

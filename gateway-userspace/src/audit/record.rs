@@ -11,7 +11,7 @@ use super::{AuditEvent, AuditKind};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Where the writer keeps the last record's seq and hash, in the same
-/// tree (so it moves in the same batch). Record keys are 8 bytes.
+/// tree (so it moves in the same batch). Batch keys are 8 bytes.
 pub const HEAD_KEY: &[u8] = b"\xffhead";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +81,7 @@ impl AuditRecord {
         hex(&hasher.finalize())
     }
 
+    /// The key of a batch that starts with this record.
     #[must_use]
     pub fn key(&self) -> [u8; 8] {
         self.seq.to_be_bytes()

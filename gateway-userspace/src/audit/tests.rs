@@ -1,4 +1,9 @@
-use super::{AuditEvent, AuditKind, AuditLog, record::AuditRecord};
+mod batches;
+
+use super::{
+    AuditEvent, AuditKind, AuditLog,
+    record::{AuditRecord, HEAD_KEY},
+};
 
 fn temp_db() -> sled::Db {
     sled::Config::new()
@@ -29,8 +34,61 @@ fn log_with(records: u64) -> (sled::Db, AuditLog) {
     (db, log)
 }
 
-fn get(tree: &sled::Tree, seq: u64) -> AuditRecord {
-    serde_json::from_slice(&tree.get(seq.to_be_bytes()).unwrap().unwrap()).unwrap()
+/// The stored batches in key order: first seq and records.
+type Batches = Vec<(u64, Vec<AuditRecord>)>;
+
+fn batches(tree: &sled::Tree) -> Batches {
+    tree.range(..HEAD_KEY)
+        .map(|entry| {
+            let (key, value) = entry.unwrap();
+            let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+            (first, serde_json::from_slice(&value).unwrap())
+        })
+        .collect()
+}
+
+/// Rewrites the stored batches as `change` leaves them, through sled, as
+/// someone holding the database could (the head is left alone).
+fn tamper(db: &sled::Db, change: impl FnOnce(&mut Batches)) {
+    let tree = db.open_tree("audit").unwrap();
+    let mut all = batches(&tree);
+    change(&mut all);
+    for (first, _) in batches(&tree) {
+        tree.remove(first.to_be_bytes()).unwrap();
+    }
+    for (first, records) in &all {
+        tree.insert(first.to_be_bytes(), serde_json::to_vec(records).unwrap())
+            .unwrap();
+    }
+}
+
+/// Where record `seq` is: its batch's index and its index in the batch.
+fn find(all: &Batches, seq: u64) -> (usize, usize) {
+    all.iter()
+        .enumerate()
+        .find_map(|(b, (_, records))| records.iter().position(|r| r.seq == seq).map(|i| (b, i)))
+        .unwrap_or_else(|| panic!("no record {seq}"))
+}
+
+fn record_mut(all: &mut Batches, seq: u64) -> &mut AuditRecord {
+    let (b, i) = find(all, seq);
+    &mut all[b].1[i]
+}
+
+/// Takes record `seq` out of its batch; an emptied batch goes too.
+fn remove_record(all: &mut Batches, seq: u64) {
+    let (b, i) = find(all, seq);
+    all[b].1.remove(i);
+    if all[b].1.is_empty() {
+        all.remove(b);
+    }
+}
+
+/// Swaps records `a` and `b` where they are stored (same batch or not).
+fn swap_records(all: &mut Batches, a: u64, b: u64) {
+    let ((ab, ai), (bb, bi)) = (find(all, a), find(all, b));
+    let first = all[ab].1[ai].clone();
+    all[ab].1[ai] = std::mem::replace(&mut all[bb].1[bi], first);
 }
 
 #[test]
@@ -50,11 +108,9 @@ fn an_untouched_log_verifies() {
 #[test]
 fn an_altered_record_is_named() {
     let (db, log) = log_with(10);
-    let tree = db.open_tree("audit").unwrap();
-    let mut record = get(&tree, 4);
-    record.path = Some("/elsewhere".into());
-    tree.insert(4u64.to_be_bytes(), serde_json::to_vec(&record).unwrap())
-        .unwrap();
+    tamper(&db, |all| {
+        record_mut(all, 4).path = Some("/elsewhere".into());
+    });
     let broken = log.verify().expect_err("altered");
     assert_eq!(broken.seq, 4, "{broken}");
     assert!(broken.problem.contains("altered"), "{broken}");
@@ -63,12 +119,11 @@ fn an_altered_record_is_named() {
 #[test]
 fn a_rehashed_altered_record_breaks_the_next_link() {
     let (db, log) = log_with(10);
-    let tree = db.open_tree("audit").unwrap();
-    let mut record = get(&tree, 4);
-    record.path = Some("/elsewhere".into());
-    record.hash = record.computed_hash();
-    tree.insert(4u64.to_be_bytes(), serde_json::to_vec(&record).unwrap())
-        .unwrap();
+    tamper(&db, |all| {
+        let record = record_mut(all, 4);
+        record.path = Some("/elsewhere".into());
+        record.hash = record.computed_hash();
+    });
     let broken = log.verify().expect_err("altered and rehashed");
     assert_eq!(broken.seq, 5, "{broken}");
     assert!(broken.problem.contains("prev_hash"), "{broken}");
@@ -77,8 +132,7 @@ fn a_rehashed_altered_record_breaks_the_next_link() {
 #[test]
 fn a_removed_record_is_named() {
     let (db, log) = log_with(10);
-    let tree = db.open_tree("audit").unwrap();
-    tree.remove(6u64.to_be_bytes()).unwrap();
+    tamper(&db, |all| remove_record(all, 6));
     let broken = log.verify().expect_err("removed");
     assert_eq!(broken.seq, 7, "{broken}");
     assert!(broken.problem.contains("removed"), "{broken}");
@@ -87,8 +141,7 @@ fn a_removed_record_is_named() {
 #[test]
 fn a_removed_last_record_is_named() {
     let (db, log) = log_with(10);
-    let tree = db.open_tree("audit").unwrap();
-    tree.remove(10u64.to_be_bytes()).unwrap();
+    tamper(&db, |all| remove_record(all, 10));
     let broken = log.verify().expect_err("truncated");
     assert!(broken.problem.contains("removed"), "{broken}");
 }
@@ -96,13 +149,7 @@ fn a_removed_last_record_is_named() {
 #[test]
 fn reordered_records_are_named() {
     let (db, log) = log_with(10);
-    let tree = db.open_tree("audit").unwrap();
-    let (a, b) = (
-        tree.get(3u64.to_be_bytes()).unwrap().unwrap(),
-        tree.get(4u64.to_be_bytes()).unwrap().unwrap(),
-    );
-    tree.insert(3u64.to_be_bytes(), b).unwrap();
-    tree.insert(4u64.to_be_bytes(), a).unwrap();
+    tamper(&db, |all| swap_records(all, 3, 4));
     let broken = log.verify().expect_err("reordered");
     assert_eq!(broken.seq, 3, "{broken}");
     assert!(broken.problem.contains("reordered"), "{broken}");
