@@ -14,24 +14,15 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// tree (so it moves in the same batch). Batch keys are 8 bytes.
 pub const HEAD_KEY: &[u8] = b"\xffhead";
 
+/// An event as stored: its place in the chain around it. The event's
+/// fields sit at the top level of the JSON, between `time_unix_ms` and
+/// `prev_hash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub seq: u64,
     pub time_unix_ms: u64,
-    pub kind: AuditKind,
-    pub agent: Option<String>,
-    pub method: Option<String>,
-    pub host: Option<String>,
-    pub path: Option<String>,
-    pub rule: Option<String>,
-    pub approval_id: Option<String>,
-    pub by: Option<String>,
-    pub via: Option<String>,
-    pub reason: Option<String>,
-    pub request_id: Option<String>,
-    pub secret: Option<String>,
-    pub position: Option<String>,
-    pub count: Option<u64>,
+    #[serde(flatten)]
+    pub event: AuditEvent,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -50,20 +41,7 @@ impl AuditRecord {
         let mut record = Self {
             seq: prev.seq + 1,
             time_unix_ms,
-            kind: event.kind,
-            agent: event.agent,
-            method: event.method,
-            host: event.host,
-            path: event.path,
-            rule: event.rule,
-            approval_id: event.approval_id,
-            by: event.by,
-            via: event.via,
-            reason: event.reason,
-            request_id: event.request_id,
-            secret: event.secret,
-            position: event.position,
-            count: event.count,
+            event,
             prev_hash: prev.hash.clone(),
             hash: String::new(),
         };
@@ -125,23 +103,23 @@ struct Canonical<'a> {
 impl<'a> Canonical<'a> {
     fn of(record: &'a AuditRecord) -> Self {
         Self {
-            agent: &record.agent,
-            approval_id: &record.approval_id,
-            by: &record.by,
-            count: record.count,
-            host: &record.host,
-            kind: record.kind,
-            method: &record.method,
-            path: &record.path,
-            position: &record.position,
+            agent: &record.event.agent,
+            approval_id: &record.event.approval_id,
+            by: &record.event.by,
+            count: record.event.count,
+            host: &record.event.host,
+            kind: record.event.kind,
+            method: &record.event.method,
+            path: &record.event.path,
+            position: &record.event.position,
             prev_hash: &record.prev_hash,
-            reason: &record.reason,
-            request_id: &record.request_id,
-            rule: &record.rule,
-            secret: &record.secret,
+            reason: &record.event.reason,
+            request_id: &record.event.request_id,
+            rule: &record.event.rule,
+            secret: &record.event.secret,
             seq: record.seq,
             time_unix_ms: record.time_unix_ms,
-            via: &record.via,
+            via: &record.event.via,
         }
     }
 }

@@ -109,7 +109,7 @@ fn an_untouched_log_verifies() {
 fn an_altered_record_is_named() {
     let (db, log) = log_with(10);
     tamper(&db, |all| {
-        record_mut(all, 4).path = Some("/elsewhere".into());
+        record_mut(all, 4).event.path = Some("/elsewhere".into());
     });
     let broken = log.verify().expect_err("altered");
     assert_eq!(broken.seq, 4, "{broken}");
@@ -121,7 +121,7 @@ fn a_rehashed_altered_record_breaks_the_next_link() {
     let (db, log) = log_with(10);
     tamper(&db, |all| {
         let record = record_mut(all, 4);
-        record.path = Some("/elsewhere".into());
+        record.event.path = Some("/elsewhere".into());
         record.hash = record.computed_hash();
     });
     let broken = log.verify().expect_err("altered and rehashed");
@@ -194,9 +194,12 @@ fn an_exfiltration_is_recorded_with_the_secret_name_only() {
     })
     .unwrap();
     let record = last.expect("a record");
-    assert_eq!(record.kind, AuditKind::ExfiltrationBlocked);
-    assert_eq!(record.secret.as_deref(), Some("github_token"));
-    assert_eq!(record.position.as_deref(), Some("header:authorization"));
-    assert_eq!(record.host.as_deref(), Some("evil.example"));
+    assert_eq!(record.event.kind, AuditKind::ExfiltrationBlocked);
+    assert_eq!(record.event.secret.as_deref(), Some("github_token"));
+    assert_eq!(
+        record.event.position.as_deref(),
+        Some("header:authorization")
+    );
+    assert_eq!(record.event.host.as_deref(), Some("evil.example"));
     assert_eq!(log.verify().unwrap().records, 2);
 }

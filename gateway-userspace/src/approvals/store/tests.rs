@@ -108,7 +108,7 @@ fn an_approval_covers_one_identical_request_once() {
     audit.sync_blocking();
     audit
         .export(0, |r| {
-            kinds.push(r.kind);
+            kinds.push(r.event.kind);
             Ok(())
         })
         .unwrap();
@@ -323,7 +323,10 @@ mod holding {
         let mut order = Vec::new();
         audit
             .export(0, |r| {
-                order.push((r.approval_id.clone().unwrap_or_default(), r.kind));
+                order.push((
+                    r.event.approval_id.clone().unwrap_or_default(),
+                    r.event.kind,
+                ));
                 Ok(())
             })
             .unwrap();

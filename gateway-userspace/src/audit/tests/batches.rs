@@ -64,7 +64,7 @@ fn a_batch_is_one_value_and_verifies() {
 fn an_altered_record_inside_a_batch_is_named() {
     let (db, log) = batched_log(&SIZES);
     tamper(&db, |all| {
-        record_mut(all, 7).path = Some("/elsewhere".into());
+        record_mut(all, 7).event.path = Some("/elsewhere".into());
     });
     broken_at(&log, 7, "altered");
 }
@@ -74,7 +74,7 @@ fn a_rehashed_record_inside_a_batch_breaks_the_next_link() {
     let (db, log) = batched_log(&SIZES);
     tamper(&db, |all| {
         let record = record_mut(all, 7);
-        record.reason = Some("nothing to see".into());
+        record.event.reason = Some("nothing to see".into());
         record.hash = record.computed_hash();
     });
     broken_at(&log, 8, "prev_hash");
@@ -203,7 +203,7 @@ fn a_log_of_lone_records_still_verifies() {
 fn tamper_lone(tree: &sled::Tree, seq: u64) {
     let mut record: AuditRecord =
         serde_json::from_slice(&tree.get(seq.to_be_bytes()).unwrap().unwrap()).unwrap();
-    record.host = Some("elsewhere.example".into());
+    record.event.host = Some("elsewhere.example".into());
     tree.insert(seq.to_be_bytes(), serde_json::to_vec(&record).unwrap())
         .unwrap();
 }
