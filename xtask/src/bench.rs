@@ -18,6 +18,7 @@ mod machine;
 mod machine_load;
 mod percentile;
 mod redirect;
+mod results;
 mod scratch_files;
 mod table;
 

@@ -100,10 +100,7 @@ pub fn run() -> Result<()> {
         report,
     };
     print(&outcome);
-    let dir = workspace::target_dir().join("bench");
-    let path = dir.join("approvals.json");
-    let json = serde_json::to_string_pretty(&outcome).context("serialising the results")?;
-    fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    let path = super::results::write_json("approvals", &outcome)?;
     println!("\nresults: {}", path.display());
     Ok(())
 }

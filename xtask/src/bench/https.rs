@@ -36,7 +36,6 @@ mod upstream;
 pub mod worker;
 mod worker_exe;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -53,7 +52,7 @@ use super::bench_cgroup::BenchCgroup;
 use super::bench_gateway::BenchGateway;
 use super::interrupt;
 use super::machine::Machine;
-use crate::{build, mounts, root, step, workspace};
+use crate::{build, mounts, root, step};
 
 const PLAN: Plan = Plan {
     rounds: 3,
@@ -119,7 +118,7 @@ pub fn run() -> Result<()> {
     ));
 
     let outcome = Outcome::new(machine, settings, PLAN, policy, measurements);
-    let path = write_json(&outcome)?;
+    let path = super::results::write_json("https", &outcome)?;
     print(&outcome);
     println!("\nresults: {}", path.display());
     Ok(())
@@ -265,19 +264,5 @@ fn print(outcome: &Outcome) {
     if let Some(error) = &outcome.policy.error {
         println!("\npolicy evaluation not measured: {error}");
     }
-    let missed = outcome.missed_targets();
-    if missed.is_empty() {
-        println!("\nall targets met");
-    } else {
-        println!("\nFAIL: target missed: {}", missed.join("; "));
-    }
-}
-
-fn write_json(outcome: &Outcome) -> Result<PathBuf> {
-    let dir = workspace::target_dir().join("bench");
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("https.json");
-    let json = serde_json::to_string_pretty(outcome).context("serialising the results")?;
-    fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    super::results::print_verdict(&outcome.missed_targets());
 }

@@ -17,7 +17,6 @@ mod outcome;
 mod report;
 mod rounds;
 
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -31,7 +30,7 @@ use super::bpf_stats::{PinnedPrograms, StatsEnabled};
 use super::echo_server::EchoServer;
 use super::interrupt;
 use super::machine::Machine;
-use crate::{build, mounts, root, step, workspace};
+use crate::{build, mounts, root, step};
 
 const PLAN: Plan = Plan {
     rounds: 3,
@@ -120,7 +119,7 @@ pub fn run() -> Result<()> {
         PLAN,
         measurements,
     );
-    let path = write_json(&outcome)?;
+    let path = super::results::write_json("redirect", &outcome)?;
     print(&outcome);
     println!("\nresults: {}", path.display());
     Ok(())
@@ -146,19 +145,5 @@ fn print(outcome: &Outcome) {
     print!("{}", outcome.table());
     println!("\nper round:\n");
     print!("{}", outcome.rounds_table());
-    let missed = outcome.missed_targets();
-    if missed.is_empty() {
-        println!("\nall targets met");
-    } else {
-        println!("\nFAIL: target missed: {}", missed.join("; "));
-    }
-}
-
-fn write_json(outcome: &Outcome) -> Result<PathBuf> {
-    let dir = workspace::target_dir().join("bench");
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("redirect.json");
-    let json = serde_json::to_string_pretty(outcome).context("serialising the results")?;
-    fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    super::results::print_verdict(&outcome.missed_targets());
 }
