@@ -23,6 +23,7 @@ mod detect;
 mod dns;
 mod exec;
 mod gateway;
+mod hex;
 mod intercept;
 mod kernel_log;
 mod listeners;

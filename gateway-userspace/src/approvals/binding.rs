@@ -11,7 +11,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::audit::record::hex;
+use crate::hex;
 
 /// The parts of a request an approval covers.
 #[derive(Debug, Clone, Copy)]
@@ -43,12 +43,12 @@ pub fn binding(request: &BoundRequest<'_>) -> String {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
-    hex(&hasher.finalize())
+    hex::encode(&hasher.finalize())
 }
 
 #[must_use]
 pub fn body_sha256(body: &[u8]) -> String {
-    hex(&Sha256::digest(body))
+    hex::encode(&Sha256::digest(body))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{
     AuditError, AuditEvent,
-    record::{AuditRecord, HEAD_KEY, Head},
+    record::{AuditRecord, CANONICAL_CAPACITY, HEAD_KEY, Head},
 };
 
 pub struct Chain {
@@ -46,10 +46,11 @@ impl Chain {
         };
         let write_error = |e: serde_json::Error| AuditError::Write(e.to_string());
         let mut batch = sled::Batch::default();
-        batch.insert(
-            &first.key(),
-            serde_json::to_vec(&records).map_err(write_error)?,
-        );
+        // Sized up front: a batch can be a thousand records, and growing
+        // the buffer by doubling copied it over and over.
+        let mut value = Vec::with_capacity(records.len() * (CANONICAL_CAPACITY + 128));
+        serde_json::to_writer(&mut value, &records).map_err(write_error)?;
+        batch.insert(&first.key(), value);
         batch.insert(HEAD_KEY, serde_json::to_vec(&last).map_err(write_error)?);
         self.tree.apply_batch(batch)?;
         *head = last;

@@ -27,6 +27,10 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// Bytes reserved for a record's JSON: a request-path record is about
+/// 350 bytes of it.
+pub const CANONICAL_CAPACITY: usize = 512;
+
 /// The last record written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
@@ -52,11 +56,15 @@ impl AuditRecord {
     /// The hash this record's content and `prev_hash` call for.
     #[must_use]
     pub fn computed_hash(&self) -> String {
-        let canonical = serde_json::to_vec(&Canonical::of(self)).unwrap_or_default();
+        // Big enough for a typical record, so it is not regrown.
+        let mut canonical = Vec::with_capacity(CANONICAL_CAPACITY);
+        // Writing into a Vec fails only on a Serialize impl error; the
+        // derived ones here have none.
+        let _ = serde_json::to_writer(&mut canonical, &Canonical::of(self));
         let mut hasher = Sha256::new();
         hasher.update(self.prev_hash.as_bytes());
         hasher.update(&canonical);
-        hex(&hasher.finalize())
+        crate::hex::encode(&hasher.finalize())
     }
 
     /// The key of a batch that starts with this record.
@@ -132,17 +140,6 @@ impl Head {
             hash: GENESIS.to_owned(),
         }
     }
-}
-
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use base64::Engine as _;
 use ring::{aead, hmac, rand::SecureRandom as _};
 use zeroize::Zeroizing;
 
+use crate::hex;
+
 pub const KEY_ENV: &str = "GATEWAY_VAULT_KEY";
 pub const CREDENTIAL_NAME: &str = "gateway-vault-key";
 pub const KEY_FILE: &str = "vault.key";
@@ -94,7 +96,7 @@ impl VaultKey {
         Self {
             aead,
             placeholder: hmac::Key::new(hmac::HMAC_SHA256, &placeholder_bytes),
-            id: hex(&id_bytes[..4]),
+            id: hex::encode(&id_bytes[..4]),
             source,
         }
     }
@@ -157,7 +159,7 @@ impl VaultKey {
                     .mode(0o600)
                     .open(&path)
                     .map_err(create)?;
-                let mut text = Zeroizing::new(hex(bytes.as_ref()));
+                let mut text = Zeroizing::new(hex::encode(bytes.as_ref()));
                 text.push('\n');
                 file.write_all(text.as_bytes()).map_err(create)?;
                 file.sync_all().map_err(create)?;
@@ -215,7 +217,7 @@ fn decode(text: &[u8], source: &KeySource) -> Result<Zeroizing<[u8; KEY_LEN]>, K
     };
     let text = std::str::from_utf8(text).map_err(|_| format())?.trim();
     let bytes: Zeroizing<Vec<u8>> = if text.len() == 2 * KEY_LEN {
-        Zeroizing::new(unhex(text).ok_or_else(format)?)
+        Zeroizing::new(hex::decode(text).ok_or_else(format)?)
     } else {
         let engines = [
             base64::engine::general_purpose::STANDARD,
@@ -236,21 +238,4 @@ fn decode(text: &[u8], source: &KeySource) -> Result<Zeroizing<[u8; KEY_LEN]>, K
     }
     key.copy_from_slice(&bytes);
     Ok(key)
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }

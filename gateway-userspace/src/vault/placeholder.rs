@@ -7,7 +7,8 @@ use std::fmt;
 
 use ring::hmac;
 
-use super::{VaultKey, key::hex};
+use super::VaultKey;
+use crate::hex;
 
 pub const PREFIX: &str = "gwph-";
 /// `gwph-` and 32 hex digits.
@@ -26,7 +27,7 @@ impl Placeholder {
             context.update(part.as_bytes());
         }
         let tag = context.sign();
-        Self(format!("{PREFIX}{}", hex(&tag.as_ref()[..16])))
+        Self(format!("{PREFIX}{}", hex::encode(&tag.as_ref()[..16])))
     }
 
     #[must_use]

@@ -112,5 +112,5 @@ impl ApprovalStore {
 fn new_id() -> Result<String, StoreError> {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
-    Ok(crate::audit::record::hex(&bytes))
+    Ok(crate::hex::encode(&bytes))
 }
