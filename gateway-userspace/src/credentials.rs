@@ -17,6 +17,7 @@
 //! only ever leaves towards its bound hosts.
 
 mod guard;
+mod held_back;
 mod inject;
 mod record;
 mod redact;

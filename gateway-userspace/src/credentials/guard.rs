@@ -4,39 +4,31 @@
 //! chunk, so a placeholder never reaches the upstream whole: when one
 //! shows up the body fails, which aborts the upstream request.
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http_body::{Body, Frame};
-use http_body_util::BodyExt as _;
 
-use crate::audit::AuditLog;
-
-use super::{Target, inject::in_body, record_exfiltration, scan::scan_body};
+use super::{
+    Target,
+    held_back::{HeldBack, StreamFilter},
+    inject::in_body,
+    record_exfiltration,
+    scan::scan_body,
+};
 use crate::{
+    audit::AuditLog,
     intercept::{BoxError, ProxyBody},
     vault::{placeholder::LEN, store::VaultStore},
 };
-
-type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the request body carried a credential placeholder; the gateway stopped it")]
 pub struct PlaceholderInBody;
 
 pub struct PlaceholderGuard {
-    inner: ProxyBody,
     vault: Arc<VaultStore>,
     audit: AuditLog,
     target: Target,
-    carry: BytesMut,
-    /// Trailers that arrived while bytes were still held back.
-    trailers: Option<http::HeaderMap>,
-    done: bool,
 }
 
 impl PlaceholderGuard {
@@ -46,100 +38,37 @@ impl PlaceholderGuard {
         audit: AuditLog,
         target: Target,
     ) -> ProxyBody {
-        Self {
+        HeldBack::wrap(
             inner,
-            vault,
-            audit,
-            target,
-            carry: BytesMut::new(),
-            trailers: None,
-            done: false,
-        }
-        .boxed()
-    }
-
-    fn blocked(&mut self) -> Option<Polled> {
-        let (placeholder, _) = scan_body(&self.carry).into_iter().next()?;
-        let attempt = in_body(&self.vault.current(), &placeholder, &self.target);
-        record_exfiltration(&self.audit, &attempt);
-        self.done = true;
-        self.carry.clear();
-        Some(Poll::Ready(Some(Err(Box::new(PlaceholderInBody)))))
+            Self {
+                vault,
+                audit,
+                target,
+            },
+        )
     }
 }
 
-impl Body for PlaceholderGuard {
-    type Data = Bytes;
-    type Error = BoxError;
+impl StreamFilter for PlaceholderGuard {
+    const KEEPS_LENGTH: bool = true;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
-        loop {
-            if let Some(trailers) = self.trailers.take() {
-                self.done = true;
-                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-            }
-            if self.done {
-                return Poll::Ready(None);
-            }
-            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => frame,
-            };
-            match frame {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        self.carry.extend_from_slice(&data);
-                        if let Some(blocked) = self.blocked() {
-                            return blocked;
-                        }
-                        let keep = LEN - 1;
-                        if self.carry.len() > keep {
-                            let ready = self.carry.len() - keep;
-                            return Poll::Ready(Some(Ok(Frame::data(
-                                self.carry.split_to(ready).freeze(),
-                            ))));
-                        }
-                    }
-                    Err(frame) => {
-                        let Ok(trailers) = frame.into_trailers() else {
-                            continue;
-                        };
-                        if self.carry.is_empty() {
-                            self.done = true;
-                            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                        }
-                        self.trailers = Some(trailers);
-                        let rest = self.carry.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(rest))));
-                    }
-                },
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => {
-                    self.done = true;
-                    if self.carry.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    let rest = self.carry.split().freeze();
-                    return Poll::Ready(Some(Ok(Frame::data(rest))));
-                }
-            }
+    fn pass(&mut self, held: &mut BytesMut) -> Result<Bytes, BoxError> {
+        if let Some((placeholder, _)) = scan_body(held).into_iter().next() {
+            let attempt = in_body(&self.vault.current(), &placeholder, &self.target);
+            record_exfiltration(&self.audit, &attempt);
+            return Err(Box::new(PlaceholderInBody));
         }
+        // The last LEN - 1 bytes may be the start of a placeholder.
+        let keep = LEN - 1;
+        Ok(if held.len() > keep {
+            held.split_to(held.len() - keep).freeze()
+        } else {
+            Bytes::new()
+        })
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.trailers.is_none()
-            && (self.done || (self.carry.is_empty() && self.inner.is_end_stream()))
-    }
-
-    /// The length does not change: the inner body's plus what is held back.
-    fn size_hint(&self) -> http_body::SizeHint {
-        let inner = self.inner.size_hint();
-        let held = self.carry.len() as u64;
-        let mut hint = http_body::SizeHint::new();
-        if let Some(upper) = inner.upper() {
-            hint.set_upper(upper + held);
-        }
-        hint.set_lower(inner.lower() + held);
-        hint
+    /// Fewer bytes than a placeholder are left: nothing to look for.
+    fn finish(&mut self, held: &mut BytesMut) -> Bytes {
+        held.split().freeze()
     }
 }

@@ -4,21 +4,18 @@
 //! The body is rewritten as it streams, holding back the last few bytes of
 //! each chunk in case a secret straddles two chunks.
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use http_body::{Body, Frame};
-use http_body_util::BodyExt as _;
 use percent_encoding::utf8_percent_encode;
 use zeroize::Zeroizing;
 
-use super::inject::URL_ENCODE;
+use super::{
+    held_back::{HeldBack, StreamFilter},
+    inject::URL_ENCODE,
+};
 use crate::{
     intercept::{BoxError, ProxyBody},
     vault::{Placeholder, Position, SecretValue},
@@ -129,14 +126,8 @@ impl Injected {
             // The length may change.
             parts.headers.remove(header::CONTENT_LENGTH);
         }
-        let body = RedactedBody {
-            inner: body,
-            injected: self.clone(),
-            carry: BytesMut::new(),
-            trailers: None,
-            done: false,
-        };
-        Ok(Response::from_parts(parts, body.boxed()))
+        let body = HeldBack::wrap(body, Redaction(self.clone()));
+        Ok(Response::from_parts(parts, body))
     }
 
     fn redact_headers(&self, headers: &mut HeaderMap) {
@@ -193,85 +184,25 @@ impl Injected {
     }
 }
 
-struct RedactedBody {
-    inner: ProxyBody,
-    injected: Injected,
-    carry: BytesMut,
-    /// Trailers that arrived while bytes were still held back.
-    trailers: Option<HeaderMap>,
-    done: bool,
-}
+/// The response body's filter: secrets become placeholders as it streams.
+struct Redaction(Injected);
 
-impl Body for RedactedBody {
-    type Data = Bytes;
-    type Error = BoxError;
+impl StreamFilter for Redaction {
+    const KEEPS_LENGTH: bool = false;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        loop {
-            if let Some(trailers) = self.trailers.take() {
-                self.done = true;
-                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-            }
-            if self.done {
-                return Poll::Ready(None);
-            }
-            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => frame,
-            };
-            match frame {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        self.carry.extend_from_slice(&data);
-                        let (out, _, used) = self.injected.rewrite_from(&self.carry, false);
-                        let _ = self.carry.split_to(used);
-                        if !out.is_empty() {
-                            return Poll::Ready(Some(Ok(Frame::data(out.into()))));
-                        }
-                    }
-                    Err(frame) => {
-                        let Ok(mut trailers) = frame.into_trailers() else {
-                            continue;
-                        };
-                        self.injected.redact_headers(&mut trailers);
-                        // Trailers end the body: what is held back goes first.
-                        if self.carry.is_empty() {
-                            self.done = true;
-                            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                        }
-                        self.trailers = Some(trailers);
-                        return Poll::Ready(Some(Ok(Frame::data(self.flush()))));
-                    }
-                },
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => {
-                    self.done = true;
-                    if self.carry.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(self.flush()))));
-                }
-            }
-        }
+    fn pass(&mut self, held: &mut BytesMut) -> Result<Bytes, BoxError> {
+        let (out, _, used) = self.0.rewrite_from(held, false);
+        let _ = held.split_to(used);
+        Ok(out.into())
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.is_end()
-    }
-}
-
-impl RedactedBody {
-    fn is_end(&self) -> bool {
-        self.trailers.is_none()
-            && (self.done || (self.carry.is_empty() && self.inner.is_end_stream()))
-    }
-
-    fn flush(&mut self) -> Bytes {
-        let (out, _, _) = self.injected.rewrite_from(&self.carry, true);
-        self.carry.clear();
+    fn finish(&mut self, held: &mut BytesMut) -> Bytes {
+        let (out, _, _) = self.0.rewrite_from(held, true);
+        held.clear();
         out.into()
+    }
+
+    fn trailers(&mut self, trailers: &mut HeaderMap) {
+        self.0.redact_headers(trailers);
     }
 }
