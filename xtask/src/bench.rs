@@ -17,6 +17,7 @@ mod interrupt;
 mod machine;
 mod machine_load;
 mod percentile;
+mod process_tree;
 mod redirect;
 mod results;
 mod scratch_files;

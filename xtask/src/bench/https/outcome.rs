@@ -26,6 +26,7 @@ pub struct PerRoute {
     pub direct: Option<f64>,
     pub gateway: Option<f64>,
     pub mitmproxy: Option<f64>,
+    pub nginx: Option<f64>,
 }
 
 impl PerRoute {
@@ -34,6 +35,7 @@ impl PerRoute {
             direct: value(Route::Direct),
             gateway: value(Route::Gateway),
             mitmproxy: value(Route::Mitmproxy),
+            nginx: value(Route::Nginx),
         }
     }
 
@@ -42,6 +44,7 @@ impl PerRoute {
             Route::Direct => self.direct,
             Route::Gateway => self.gateway,
             Route::Mitmproxy => self.mitmproxy,
+            Route::Nginx => self.nginx,
         }
     }
 
@@ -53,6 +56,16 @@ impl PerRoute {
     /// Gateway ÷ mitmproxy.
     pub fn gateway_vs_mitmproxy(&self) -> Option<f64> {
         Some(self.gateway? / self.mitmproxy?)
+    }
+
+    /// Gateway ÷ nginx.
+    pub fn gateway_vs_nginx(&self) -> Option<f64> {
+        Some(self.gateway? / self.nginx?)
+    }
+
+    /// Nginx ÷ direct.
+    pub fn nginx_vs_direct(&self) -> Option<f64> {
+        Some(self.nginx? / self.direct?)
     }
 }
 
@@ -82,6 +95,10 @@ pub struct Summary {
     pub keep_alive_cores: Cores,
     pub new_connection_cores: Cores,
     pub gateway_log_lines_per_request: Option<f64>,
+    /// Keep-alive requests/s of the floor, nginx, against direct and the
+    /// gateway: information beside the targets, not one.
+    pub keep_alive_nginx_vs_direct: Option<f64>,
+    pub keep_alive_gateway_vs_nginx: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +124,9 @@ pub struct Settings {
     pub gateway_log: Option<String>,
     /// `mitmdump --version`'s first line.
     pub mitmproxy: String,
+    /// `nginx -V`'s version (`nginx/1.22.1`) and the binary run.
+    pub nginx: String,
+    pub nginx_binary: String,
     /// What the upstream offers by ALPN (`BENCH_HTTPS_UPSTREAM`).
     pub upstream_alpn: &'static str,
 }
@@ -177,8 +197,11 @@ impl Summary {
         let proxy_cpu_us_per_request = per_unit(&m.keep_alive, proxy_cpu, 1e-3);
         let proxy_cpu_us_per_connection = per_unit(&m.new_connections, proxy_cpu, 1e-3);
         let per_cpu_second = |us: &PerRoute| PerRoute::of(|route| us.get(route).map(|us| 1e6 / us));
+        let keep_alive_requests_per_second = per_second(&m.keep_alive);
         Self {
-            keep_alive_requests_per_second: per_second(&m.keep_alive),
+            keep_alive_nginx_vs_direct: keep_alive_requests_per_second.nginx_vs_direct(),
+            keep_alive_gateway_vs_nginx: keep_alive_requests_per_second.gateway_vs_nginx(),
+            keep_alive_requests_per_second,
             new_connections_per_second: per_second(&m.new_connections),
             download_mib_per_second: PerRoute::of(|route| {
                 median_of(&m.download, route, |run| run.client.per_second() / mib)

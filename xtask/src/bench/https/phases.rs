@@ -2,10 +2,10 @@
 //! connection (first, while the processes' heaps are still small: once
 //! thousands of connections have come and gone, freed memory would be
 //! reused and hide the cost of new ones), keep-alive requests, new
-//! connections, large downloads. Each workload runs on the three routes,
-//! direct, via the gateway and via mitmproxy, several rounds, the order
-//! rotating each round so that a drift of the machine's load favours no
-//! route.
+//! connections, large downloads. Each workload runs on the four routes,
+//! direct, via the gateway, via mitmproxy and via nginx, several rounds,
+//! the order rotating each round so that a drift of the machine's load
+//! favours no route.
 
 use std::fs;
 use std::path::Path;
@@ -21,6 +21,7 @@ use super::super::machine_load::{Load, LoadSnapshot, process_cpu_ns};
 use super::client::ClientRun;
 use super::clients::{self, ClientSpec, IdleClient};
 use super::mitmproxy::Mitmdump;
+use super::nginx::Nginx;
 use super::worker::{Workload, fd_hard_limit};
 use crate::step;
 
@@ -33,16 +34,30 @@ pub enum Route {
     Direct,
     Gateway,
     Mitmproxy,
+    Nginx,
 }
 
 impl Route {
-    pub const ALL: [Self; 3] = [Self::Direct, Self::Gateway, Self::Mitmproxy];
+    /// Also the order of the first round; each later round starts one
+    /// further on, so in as many rounds as routes each takes every place.
+    pub const ALL: [Self; 4] = [Self::Direct, Self::Gateway, Self::Mitmproxy, Self::Nginx];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Direct => "direct",
             Self::Gateway => "via gateway",
             Self::Mitmproxy => "via mitmproxy",
+            Self::Nginx => "via nginx",
+        }
+    }
+
+    /// Its letter in a round's order.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Self::Direct => "D",
+            Self::Gateway => "G",
+            Self::Mitmproxy => "M",
+            Self::Nginx => "N",
         }
     }
 }
@@ -70,8 +85,8 @@ pub struct RouteRun {
     pub client: ClientRun,
     /// Wall time of the client process, start to end.
     pub wall_ns: u64,
-    /// CPU time of the proxy in the middle (the gateway, mitmdump) during
-    /// the run; `None` direct.
+    /// CPU time of the proxy in the middle (the gateway, mitmdump, nginx's
+    /// master and workers) during the run; `None` direct.
     pub proxy_cpu_ns: Option<u64>,
     /// CPU time of the upstream during the run.
     pub upstream_cpu_ns: u64,
@@ -94,7 +109,8 @@ impl Round {
 }
 
 /// Idle connections held through one route, and what the process they
-/// end in (the upstream direct, the gateway, mitmdump) used for them.
+/// end in (the upstream direct, the gateway, mitmdump, nginx's master and
+/// workers together) used for them.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryRun {
     pub route: Route,
@@ -126,10 +142,12 @@ pub struct Setup<'a> {
     pub direct: ClientSpec,
     pub via_gateway: ClientSpec,
     pub via_mitmproxy: ClientSpec,
+    pub via_nginx: ClientSpec,
     pub upstream_pid: u32,
     pub upstream_port: u16,
     pub gateway: &'a mut BenchGateway,
     pub mitmproxy: &'a Mitmdump,
+    pub nginx: &'a Nginx,
 }
 
 impl Setup<'_> {
@@ -138,24 +156,27 @@ impl Setup<'_> {
             Route::Direct => &self.direct,
             Route::Gateway => &self.via_gateway,
             Route::Mitmproxy => &self.via_mitmproxy,
+            Route::Nginx => &self.via_nginx,
         }
     }
 
-    /// The process in the middle of a route, if any.
-    fn proxy_pid(&self, route: Route) -> Option<u32> {
+    /// The processes in the middle of a route (none direct).
+    fn proxy_pids(&self, route: Route) -> Vec<u32> {
         match route {
-            Route::Direct => None,
-            Route::Gateway => Some(self.gateway.pid()),
-            Route::Mitmproxy => Some(self.mitmproxy.pid()),
+            Route::Direct => Vec::new(),
+            Route::Gateway => vec![self.gateway.pid()],
+            Route::Mitmproxy => vec![self.mitmproxy.pid()],
+            Route::Nginx => self.nginx.pids(),
         }
     }
 
-    /// The process whose memory holds a route's idle connections.
-    fn server(&self, route: Route) -> (u32, &'static str) {
+    /// The processes whose memory holds a route's idle connections.
+    fn server(&self, route: Route) -> (Vec<u32>, &'static str) {
         match route {
-            Route::Direct => (self.upstream_pid, "upstream"),
-            Route::Gateway => (self.gateway.pid(), "gateway"),
-            Route::Mitmproxy => (self.mitmproxy.pid(), "mitmdump"),
+            Route::Direct => (vec![self.upstream_pid], "upstream"),
+            Route::Gateway => (vec![self.gateway.pid()], "gateway"),
+            Route::Mitmproxy => (vec![self.mitmproxy.pid()], "mitmdump"),
+            Route::Nginx => (self.nginx.pids(), "nginx (master + workers)"),
         }
     }
 
@@ -165,11 +186,15 @@ impl Setup<'_> {
             Route::Direct => self.upstream_port,
             Route::Gateway => self.gateway.listen_port(),
             Route::Mitmproxy => self.mitmproxy.addr().port(),
+            Route::Nginx => self.nginx.addr().port(),
         }
     }
 
-    fn pids(&self) -> [u32; 3] {
-        [self.upstream_pid, self.gateway.pid(), self.mitmproxy.pid()]
+    /// Every process of the benchmark that is not xtask's reaped child.
+    fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.upstream_pid, self.gateway.pid(), self.mitmproxy.pid()];
+        pids.extend(self.nginx.pids());
+        pids
     }
 }
 
@@ -177,7 +202,8 @@ pub fn run(plan: &Plan, setup: &mut Setup<'_>) -> Result<Measurements> {
     let start = LoadSnapshot::now(&setup.pids());
     // Every route's first connections: the gateway mints its leaf
     // certificate and opens its upstream connection, mitmproxy makes its
-    // certificate; none of that is per connection.
+    // certificate, nginx's workers open upstream connections; none of that
+    // is per connection.
     for route in Route::ALL {
         let warm = setup.spec(route).hold_idle(8, 8)?;
         check(setup, route, &warm.run, "warm-up")?;
@@ -280,8 +306,8 @@ fn rounds(
 }
 
 fn run_once(setup: &mut Setup<'_>, route: Route, workload: Workload) -> Result<RouteRun> {
-    let proxy = setup.proxy_pid(route);
-    let proxy_before = proxy.and_then(process_cpu_ns);
+    let proxy = setup.proxy_pids(route);
+    let proxy_before = cpu_ns(&proxy);
     let upstream_before = process_cpu_ns(setup.upstream_pid).unwrap_or(0);
     let log_before = setup.gateway.log().position();
     let started = Instant::now();
@@ -290,8 +316,7 @@ fn run_once(setup: &mut Setup<'_>, route: Route, workload: Workload) -> Result<R
     // A client killed by Ctrl-C fails; say "interrupted", not that.
     interrupt::check()?;
     let client = result?;
-    let proxy_cpu_ns = proxy
-        .and_then(process_cpu_ns)
+    let proxy_cpu_ns = cpu_ns(&proxy)
         .zip(proxy_before)
         .map(|(after, before)| after.saturating_sub(before));
     let upstream_cpu_ns = process_cpu_ns(setup.upstream_pid)
@@ -318,6 +343,14 @@ fn run_once(setup: &mut Setup<'_>, route: Route, workload: Workload) -> Result<R
         upstream_cpu_ns,
         gateway_log,
     })
+}
+
+/// CPU time of processes together; `None` for none or a dead one.
+fn cpu_ns(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| process_cpu_ns(pid)).sum()
 }
 
 /// The client's socket must have gone where the route says, and some of
@@ -355,9 +388,9 @@ fn check(setup: &Setup<'_>, route: Route, run: &ClientRun, what: &str) -> Result
 }
 
 fn idle_memory(plan: &Plan, setup: &Setup<'_>, route: Route) -> Result<MemoryRun> {
-    let (pid, process) = setup.server(route);
-    let rss_before_kib = rss_kib(pid)?;
-    let fds_before = fd_count(pid);
+    let (pids, process) = setup.server(route);
+    let rss_before_kib = rss_kib(&pids)?;
+    let fds_before = fd_count(&pids);
     // Each connection is a descriptor in the client: split the clients so
     // that each stays well below the limit of open files it may raise to.
     let hard_limit = usize::try_from(fd_hard_limit()).unwrap_or(usize::MAX);
@@ -380,8 +413,8 @@ fn idle_memory(plan: &Plan, setup: &Setup<'_>, route: Route) -> Result<MemoryRun
             total.first_failure.clone_from(&client.run.first_failure);
         }
     }
-    let rss_after_kib = settled_rss_kib(pid)?;
-    let fds_after = fd_count(pid);
+    let rss_after_kib = settled_rss_kib(&pids)?;
+    let fds_after = fd_count(&pids);
     drop(clients);
     std::thread::sleep(SETTLE);
     #[expect(clippy::cast_precision_loss, reason = "KiB counts far below 2^52")]
@@ -404,11 +437,11 @@ fn idle_memory(plan: &Plan, setup: &Setup<'_>, route: Route) -> Result<MemoryRun
 
 /// RSS once it stops changing (the last handshakes' buffers are freed
 /// asynchronously): read every 200 ms until two reads agree within 1%.
-fn settled_rss_kib(pid: u32) -> Result<u64> {
-    let mut last = rss_kib(pid)?;
+fn settled_rss_kib(pids: &[u32]) -> Result<u64> {
+    let mut last = rss_kib(pids)?;
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(200));
-        let now = rss_kib(pid)?;
+        let now = rss_kib(pids)?;
         if now.abs_diff(last) * 100 <= last {
             return Ok(now);
         }
@@ -417,7 +450,14 @@ fn settled_rss_kib(pid: u32) -> Result<u64> {
     Ok(last)
 }
 
-fn rss_kib(pid: u32) -> Result<u64> {
+/// RSS of processes together. Pages a forked worker still shares with
+/// its master count twice, the same before and after, so the difference
+/// is what the connections took.
+fn rss_kib(pids: &[u32]) -> Result<u64> {
+    pids.iter().map(|&pid| process_rss_kib(pid)).sum()
+}
+
+fn process_rss_kib(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status =
         fs::read_to_string(&path).map_err(|error| anyhow::anyhow!("reading {path}: {error}"))?;
@@ -428,6 +468,10 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no VmRSS in {path}"))
 }
 
-fn fd_count(pid: u32) -> u64 {
-    fs::read_dir(Path::new(&format!("/proc/{pid}/fd"))).map_or(0, |dir| dir.count() as u64)
+fn fd_count(pids: &[u32]) -> u64 {
+    pids.iter()
+        .map(|pid| {
+            fs::read_dir(Path::new(&format!("/proc/{pid}/fd"))).map_or(0, |dir| dir.count() as u64)
+        })
+        .sum()
 }

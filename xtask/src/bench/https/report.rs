@@ -14,8 +14,10 @@ impl Outcome {
             "direct",
             "via gateway",
             "via mitmproxy",
+            "via nginx",
             "gateway ÷ direct",
             "gateway ÷ mitmproxy",
+            "gateway ÷ nginx",
         ]);
         self.traffic_rows(&mut table);
         self.cost_rows(&mut table);
@@ -66,7 +68,7 @@ impl Outcome {
         route_row(
             table,
             format!(
-                "memory per idle connection, {} connections (KiB; RSS of upstream / gateway / mitmdump)",
+                "memory per idle connection, {} connections (KiB; RSS of upstream / gateway / mitmdump / nginx master + workers)",
                 plan.idle_connections
             ),
             &s.idle_kib_per_connection,
@@ -187,6 +189,19 @@ impl Outcome {
         table.render()
     }
 
+    /// The floor beside the targets: what nginx, a TLS-terminating proxy
+    /// that does nothing else, reaches.
+    pub fn reference_line(&self) -> String {
+        let ratio = |value: Option<f64>| {
+            value.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.2}"))
+        };
+        format!(
+            "reference (not a target): nginx keep-alive ÷ direct = {}; gateway ÷ nginx = {}",
+            ratio(self.summary.keep_alive_nginx_vs_direct),
+            ratio(self.summary.keep_alive_gateway_vs_nginx)
+        )
+    }
+
     /// One line per round, to show the spread behind the medians.
     pub fn rounds_table(&self) -> String {
         let mut table = Table::new([
@@ -196,7 +211,9 @@ impl Outcome {
             "direct",
             "via gateway",
             "via mitmproxy",
+            "via nginx",
             "gateway ÷ direct",
+            "gateway ÷ nginx",
             "others' CPUs",
         ]);
         let m = &self.measurements;
@@ -215,15 +232,12 @@ impl Outcome {
                 };
                 let cell =
                     |route| figure(route).map_or_else(|| DASH.to_owned(), |v| format!("{v:.0}"));
-                let order: Vec<&str> = round
-                    .runs
-                    .iter()
-                    .map(|run| match run.route {
-                        Route::Direct => "D",
-                        Route::Gateway => "G",
-                        Route::Mitmproxy => "M",
-                    })
-                    .collect();
+                let order: Vec<&str> = round.runs.iter().map(|run| run.route.letter()).collect();
+                let gateway_vs = |other| {
+                    figure(Route::Gateway)
+                        .zip(figure(other))
+                        .map_or_else(|| DASH.to_owned(), |(g, o)| format!("{:.2}", g / o))
+                };
                 table.row(vec![
                     name.to_owned(),
                     (index + 1).to_string(),
@@ -231,9 +245,9 @@ impl Outcome {
                     cell(Route::Direct),
                     cell(Route::Gateway),
                     cell(Route::Mitmproxy),
-                    figure(Route::Gateway)
-                        .zip(figure(Route::Direct))
-                        .map_or_else(|| DASH.to_owned(), |(g, d)| format!("{:.2}", g / d)),
+                    cell(Route::Nginx),
+                    gateway_vs(Route::Direct),
+                    gateway_vs(Route::Nginx),
                     format!("{:.2}", round.load.others_cpus),
                 ]);
             }
@@ -261,6 +275,8 @@ fn cores_row(metric: &str, cores: &Cores) -> Vec<String> {
         cell(Route::Direct),
         cell(Route::Gateway),
         cell(Route::Mitmproxy),
+        cell(Route::Nginx),
+        DASH.to_owned(),
         DASH.to_owned(),
         DASH.to_owned(),
     ]
@@ -282,8 +298,10 @@ fn route_row(table: &mut Table, metric: String, values: &PerRoute, decimals: usi
         cell(values.direct),
         cell(values.gateway),
         cell(values.mitmproxy),
+        cell(values.nginx),
         ratio(values.gateway_vs_direct()),
         ratio(values.gateway_vs_mitmproxy()),
+        ratio(values.gateway_vs_nginx()),
     ]);
 }
 
@@ -293,6 +311,8 @@ fn gateway_only(metric: &str, value: String) -> Vec<String> {
         metric.to_owned(),
         DASH.to_owned(),
         value,
+        DASH.to_owned(),
+        DASH.to_owned(),
         DASH.to_owned(),
         DASH.to_owned(),
         DASH.to_owned(),
