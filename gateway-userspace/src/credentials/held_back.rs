@@ -31,8 +31,11 @@ pub trait StreamFilter: Send + Sync + Unpin + 'static {
     /// The body ended: everything left in `held`, as it may go on.
     fn finish(&mut self, held: &mut BytesMut) -> Bytes;
 
-    /// Rewrites trailers, if the filter rewrites.
-    fn trailers(&mut self, _trailers: &mut HeaderMap) {}
+    /// Looks at (and may rewrite) the trailers; an error fails the body
+    /// instead of sending them.
+    fn trailers(&mut self, _trailers: &mut HeaderMap) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 pub struct HeldBack<F> {
@@ -56,6 +59,13 @@ impl<F: StreamFilter> HeldBack<F> {
             done: false,
         }
         .boxed()
+    }
+
+    /// The filter refused: the body ends with its error, nothing held goes.
+    fn fail(&mut self, error: BoxError) -> Polled {
+        self.done = true;
+        self.held.clear();
+        Poll::Ready(Some(Err(error)))
     }
 
     /// The end of the body: what is still held goes, then nothing more.
@@ -95,11 +105,7 @@ impl<F: StreamFilter> Body for HeldBack<F> {
                     match this.filter.pass(&mut this.held) {
                         Ok(ready) if ready.is_empty() => continue,
                         Ok(ready) => return Poll::Ready(Some(Ok(Frame::data(ready)))),
-                        Err(error) => {
-                            this.done = true;
-                            this.held.clear();
-                            return Poll::Ready(Some(Err(error)));
-                        }
+                        Err(error) => return this.fail(error),
                     }
                 }
                 Err(frame) => frame,
@@ -107,7 +113,9 @@ impl<F: StreamFilter> Body for HeldBack<F> {
             let Ok(mut trailers) = frame.into_trailers() else {
                 continue;
             };
-            this.filter.trailers(&mut trailers);
+            if let Err(error) = this.filter.trailers(&mut trailers) {
+                return this.fail(error);
+            }
             // Trailers end the body: what is held back goes first.
             this.trailers = Some(trailers);
             if !this.held.is_empty() {
@@ -164,8 +172,12 @@ mod tests {
             held.split().freeze()
         }
 
-        fn trailers(&mut self, trailers: &mut HeaderMap) {
+        fn trailers(&mut self, trailers: &mut HeaderMap) -> Result<(), BoxError> {
+            if trailers.contains_key("x-bang") {
+                return Err("a bang in the trailers".into());
+            }
             trailers.insert("x-filtered", HeaderValue::from_static("yes"));
+            Ok(())
         }
     }
 
@@ -233,6 +245,19 @@ mod tests {
         ]))
         .await;
         assert_eq!(seen, ["a", "error a bang"], "nothing after the error");
+
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-bang", HeaderValue::from_static("1"));
+        let seen = frames(body(vec![
+            Frame::data(Bytes::from_static(b"abc")),
+            Frame::trailers(trailers),
+        ]))
+        .await;
+        assert_eq!(
+            seen,
+            ["a", "error a bang in the trailers"],
+            "refused trailers: neither they nor the held bytes go"
+        );
     }
 
     #[test]

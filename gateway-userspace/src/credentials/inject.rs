@@ -46,7 +46,12 @@ pub fn inject(
         .map(scan_body)
         .and_then(|f| f.into_iter().next())
     {
-        return Err(Box::new(in_body(vault, &placeholder, target)));
+        return Err(Box::new(in_stream(
+            vault,
+            &placeholder,
+            Place::Body,
+            target,
+        )));
     }
     let found = scan_request(parts, &target.host);
     let mut usable: Vec<(Placeholder, &Usable)> = Vec::new();
@@ -81,14 +86,20 @@ pub fn inject(
     Ok(injected)
 }
 
-/// A placeholder found in a request body.
-pub fn in_body(vault: &Unsealed, placeholder: &Placeholder, target: &Target) -> Exfiltration {
+/// A placeholder found in a request body or its trailers (`place`):
+/// never a bound position.
+pub fn in_stream(
+    vault: &Unsealed,
+    placeholder: &Placeholder,
+    place: Place,
+    target: &Target,
+) -> Exfiltration {
     let entry = vault.lookup(placeholder);
     Exfiltration {
         agent: target.agent.clone(),
         secret: entry.map(|u| u.secret.name.clone()),
         host: target.host.clone(),
-        place: Place::Body,
+        place,
         reason: check(entry, target)
             .err()
             .unwrap_or(Reason::UnboundPosition),

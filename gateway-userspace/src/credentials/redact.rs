@@ -202,7 +202,8 @@ impl StreamFilter for Redaction {
         out.into()
     }
 
-    fn trailers(&mut self, trailers: &mut HeaderMap) {
+    fn trailers(&mut self, trailers: &mut HeaderMap) -> Result<(), BoxError> {
         self.0.redact_headers(trailers);
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Where placeholders sit in a request: the host, the path and each query
 //! parameter (raw and percent-decoded), each header value, the password of
-//! Basic auth (decoded), the body.
+//! Basic auth (decoded), the body and its trailers.
 
 use std::fmt;
 
@@ -18,6 +18,7 @@ pub enum Place {
     Header { name: String },
     BasicAuth { user: String },
     Body,
+    Trailer { name: String },
     DnsName,
 }
 
@@ -30,6 +31,7 @@ impl fmt::Display for Place {
             Self::Header { name } => write!(f, "header {name}"),
             Self::BasicAuth { user } => write!(f, "basic-auth password of user {user}"),
             Self::Body => f.write_str("body"),
+            Self::Trailer { name } => write!(f, "trailer {name}"),
             Self::DnsName => f.write_str("DNS name"),
         }
     }
@@ -83,6 +85,21 @@ pub fn scan_body(bytes: &[u8]) -> Vec<(Placeholder, Place)> {
     for (_, placeholder) in Placeholder::find_all(bytes) {
         if !found.iter().any(|(p, _)| *p == placeholder) {
             found.push((placeholder, Place::Body));
+        }
+    }
+    found
+}
+
+/// Placeholders in the trailers after a body (no position binds a secret
+/// there).
+pub fn scan_trailers(trailers: &http::HeaderMap) -> Vec<(Placeholder, Place)> {
+    let mut found: Vec<(Placeholder, Place)> = Vec::new();
+    for (name, value) in trailers {
+        for (_, placeholder) in Placeholder::find_all(value.as_bytes()) {
+            if !found.iter().any(|(p, _)| *p == placeholder) {
+                let name = name.as_str().to_owned();
+                found.push((placeholder, Place::Trailer { name }));
+            }
         }
     }
     found

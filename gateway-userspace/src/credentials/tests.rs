@@ -362,6 +362,66 @@ async fn a_placeholder_split_across_body_chunks_stops_the_body() {
     assert_eq!(collect(body).await.unwrap(), clean.as_bytes());
 }
 
+/// A body of one data frame, then trailers.
+struct DataThenTrailers(Option<Bytes>, Option<http::HeaderMap>);
+
+impl http_body::Body for DataThenTrailers {
+    type Data = Bytes;
+    type Error = crate::intercept::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = match self.0.take() {
+            Some(data) => Some(http_body::Frame::data(data)),
+            None => self.1.take().map(http_body::Frame::trailers),
+        };
+        std::task::Poll::Ready(frame.map(Ok))
+    }
+}
+
+#[tokio::test]
+async fn a_placeholder_in_request_trailers_stops_the_body() {
+    let f = fixture("trailers", bearer());
+    let ph = f.placeholder("a");
+    let with_trailer = |value: &str| {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-signature", value.parse().unwrap());
+        DataThenTrailers(Some(Bytes::from_static(b"payload")), Some(trailers)).boxed()
+    };
+
+    let mut guarded = f
+        .credentials
+        .guard_body(with_trailer(&ph), target("a", "api.example.com"));
+    let mut trailers_passed = false;
+    let mut failed = false;
+    while let Some(frame) = guarded.frame().await {
+        match frame {
+            Ok(frame) => trailers_passed |= frame.is_trailers(),
+            Err(error) => {
+                assert!(stopped_body(&*error));
+                failed = true;
+            }
+        }
+    }
+    assert!(failed, "the body must fail");
+    assert!(!trailers_passed, "the trailers never go on");
+
+    let mut clean = f
+        .credentials
+        .guard_body(with_trailer("v1"), target("a", "api.example.com"));
+    let mut seen = Vec::new();
+    while let Some(frame) = clean.frame().await {
+        let frame = frame.expect("a clean body passes");
+        match frame.into_data() {
+            Ok(data) => seen.push(String::from_utf8_lossy(&data).into_owned()),
+            Err(frame) => seen.push(format!("{:?}", frame.into_trailers().unwrap())),
+        }
+    }
+    assert_eq!(seen.concat(), "payload{\"x-signature\": \"v1\"}");
+}
+
 /// An audit log in a throwaway database: the tests look at what the
 /// credentials code decides, the audit tests at what gets recorded.
 fn temporary_audit_log() -> crate::audit::AuditLog {
