@@ -10,6 +10,7 @@
 //! {"op":"deny","id":"ID","reason":"…"}       → {"approval":{…}}
 //! {"op":"audit_export","since_unix_ms":0}    → {"record":{…}} … "done"
 //! {"op":"audit_verify"}                      → {"intact":{…}} | {"broken":{…}}
+//! {"op":"audit_prune","before_unix_ms":T}    → {"pruned":{…}} | {"pruned":null}
 //! any failure                                → {"error":"…"}
 //! ```
 //!
@@ -28,6 +29,7 @@ use crate::{
     },
     audit::{
         AuditLog, AuditRecord,
+        prune::Pruned,
         verify::{Broken, Intact},
     },
 };
@@ -57,6 +59,9 @@ pub enum AdminRequest {
         since_unix_ms: u64,
     },
     AuditVerify,
+    AuditPrune {
+        before_unix_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +73,8 @@ pub enum AdminReply {
     Done,
     Intact(Intact),
     Broken(Broken),
+    /// What a prune removed; `None` when nothing was old enough.
+    Pruned(Option<Pruned>),
     Error(String),
 }
 
@@ -106,6 +113,9 @@ pub fn handle(
         AdminRequest::AuditVerify => audit
             .verify()
             .map_or_else(AdminReply::Broken, AdminReply::Intact),
+        AdminRequest::AuditPrune { before_unix_ms } => audit
+            .prune(before_unix_ms, by, VIA)
+            .map_or_else(|e| AdminReply::Error(e.to_string()), AdminReply::Pruned),
     };
     emit(reply)
 }

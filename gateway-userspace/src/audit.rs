@@ -10,12 +10,13 @@
 //! ([`AuditLog::record_durable_blocking`]), without a thread hop.
 
 mod chain;
+pub mod prune;
 pub mod record;
 pub mod verify;
 mod writer;
 
 use std::sync::{
-    Arc,
+    Arc, Mutex, MutexGuard, PoisonError,
     atomic::{AtomicU64, Ordering},
     mpsc,
 };
@@ -54,6 +55,9 @@ pub enum AuditKind {
     ExfiltrationBlocked,
     /// The queue was full: `count` request-path events were not recorded.
     RecordsDropped,
+    /// `count` old records were removed by `by`; `reason` names the
+    /// checkpoint the chain now starts from.
+    Pruned,
 }
 
 /// What happened; every field but `kind` is optional.
@@ -107,6 +111,10 @@ pub struct AuditLog {
     dropped: Arc<AtomicU64>,
     chain: Arc<Chain>,
     tree: sled::Tree,
+    /// Verify, export and prune one at a time: a prune between a
+    /// verification's read of the checkpoint and of the first batch would
+    /// look like removed records.
+    maintenance: Arc<Mutex<()>>,
 }
 
 impl AuditLog {
@@ -123,6 +131,7 @@ impl AuditLog {
             dropped,
             chain,
             tree,
+            maintenance: Arc::default(),
         })
     }
 
@@ -197,7 +206,41 @@ impl AuditLog {
 
     /// Checks the whole chain (see [`verify::verify`]).
     pub fn verify(&self) -> Result<verify::Intact, verify::Broken> {
+        let _alone = self.maintenance();
         verify::verify(&self.tree)
+    }
+
+    /// Removes the records older than `before_unix_ms` (whole batches; see
+    /// [`prune::prune`]) and records that `by` did, through `via`, durably.
+    pub fn prune(
+        &self,
+        before_unix_ms: u64,
+        by: &str,
+        via: &str,
+    ) -> Result<Option<prune::Pruned>, AuditError> {
+        let _alone = self.maintenance();
+        let Some(pruned) = prune::prune(&self.tree, before_unix_ms)? else {
+            return Ok(None);
+        };
+        let mut event = AuditEvent::new(AuditKind::Pruned);
+        event.count = Some(pruned.records);
+        event.by = Some(by.to_owned());
+        event.via = Some(via.to_owned());
+        event.reason = Some(format!(
+            "records up to seq {} removed (older than {}); the chain goes on from hash {}",
+            pruned.checkpoint.seq,
+            crate::time_text::rfc3339(before_unix_ms),
+            pruned.checkpoint.hash
+        ));
+        // Also makes the removal durable: one flush for both.
+        self.record_durable_blocking(event)?;
+        Ok(Some(pruned))
+    }
+
+    fn maintenance(&self) -> MutexGuard<'_, ()> {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Calls `each` for every record at or after `since_unix_ms`, in order.
@@ -206,6 +249,7 @@ impl AuditLog {
         since_unix_ms: u64,
         each: impl FnMut(&AuditRecord) -> std::io::Result<()>,
     ) -> Result<(), verify::ExportError> {
+        let _alone = self.maintenance();
         verify::export(&self.tree, since_unix_ms, each)
     }
 }

@@ -1,4 +1,5 @@
-//! `gateway audit export [--since]` and `gateway audit verify`.
+//! `gateway audit export [--since]`, `gateway audit verify` and
+//! `gateway audit prune --before`.
 
 use std::{io::Write as _, process::ExitCode};
 
@@ -56,10 +57,21 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
             })
             .with_context(|| format!("state directory {}", dir.display()))?;
             match answer {
-                Some(AdminReply::Intact(intact)) => {
+                Some(AdminReply::Intact(intact)) if intact.pruned == 0 => {
                     println!(
                         "{} records, chain intact (head {})",
                         intact.records, intact.head_hash
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(AdminReply::Intact(intact)) => {
+                    println!(
+                        "{} records (seq {} to {}; the {} before were pruned), chain intact (head {})",
+                        intact.records - intact.pruned,
+                        intact.pruned + 1,
+                        intact.records,
+                        intact.pruned,
+                        intact.head_hash
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -70,6 +82,35 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
                 Some(AdminReply::Error(message)) => bail!("{message}"),
                 other => bail!("unexpected answer from the gateway: {other:?}"),
             }
+        }
+        AuditCommand::Prune { before, state } => {
+            let before_unix_ms = time_text::parse(before)
+                .map_err(anyhow::Error::msg)
+                .context("--before")?;
+            let dir = state_dir(state)?;
+            let mut answer = None;
+            client::call(
+                &dir,
+                &AdminRequest::AuditPrune { before_unix_ms },
+                |reply| {
+                    answer = Some(reply);
+                    Ok(())
+                },
+            )
+            .with_context(|| format!("state directory {}", dir.display()))?;
+            match answer {
+                Some(AdminReply::Pruned(Some(pruned))) => println!(
+                    "removed {} records (up to seq {}); the chain goes on from hash {}",
+                    pruned.records, pruned.checkpoint.seq, pruned.checkpoint.hash
+                ),
+                Some(AdminReply::Pruned(None)) => println!(
+                    "nothing to remove: no record is older than {}",
+                    time_text::rfc3339(before_unix_ms)
+                ),
+                Some(AdminReply::Error(message)) => bail!("{message}"),
+                other => bail!("unexpected answer from the gateway: {other:?}"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

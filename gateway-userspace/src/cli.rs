@@ -232,6 +232,16 @@ pub enum AuditCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Remove the records older than a time, oldest first (the chain then
+    /// starts from the last one removed, and the prune is itself recorded).
+    /// Export what you must keep first.
+    Prune {
+        /// Remove records before this time (RFC 3339 or unix milliseconds).
+        #[arg(long)]
+        before: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,9 @@
 //! running gateway over its socket, or from the database when stopped),
 //! and `gateway audit verify` finds an altered, removed or reordered
 //! record in a copy of the database tampered with through sled (records
-//! are stored a batch per value: a JSON array under its first seq).
+//! are stored a batch per value: a JSON array under its first seq);
+//! `gateway audit prune` removes old records and the chain goes on from
+//! its checkpoint.
 
 use std::path::Path;
 
@@ -257,4 +259,71 @@ fn verify_names_an_altered_removed_or_reordered_record() {
 
     // The untouched original still verifies.
     assert!(verify_dir(s.gateway.state_dir()).success());
+}
+
+#[test]
+fn old_records_are_pruned_and_the_chain_goes_on() {
+    let (s, _) = scenario_with_decisions("audit-prune");
+    let before = records(&s.gateway.cli(&["audit", "export"]));
+    let total = before.len() as u64;
+    let newest = before.last().unwrap()["time_unix_ms"].as_u64().unwrap();
+
+    let bad = s
+        .gateway
+        .cli(&["audit", "prune", "--before", "last tuesday"]);
+    assert!(
+        !bad.success() && bad.stderr.contains("--before"),
+        "a bad time is named: {bad:#?}"
+    );
+    let untouched = s.gateway.cli(&["audit", "prune", "--before", "0"]);
+    assert!(
+        untouched.success() && untouched.stdout.contains("nothing to remove"),
+        "{untouched:#?}"
+    );
+
+    // Over the running gateway's socket: every record so far goes.
+    let cutoff = (newest + 1).to_string();
+    let pruned = s.gateway.cli(&["audit", "prune", "--before", &cutoff]);
+    assert!(
+        pruned.success() && pruned.stdout.contains(&format!("removed {total} records")),
+        "{pruned:#?}"
+    );
+    let after = records(&s.gateway.cli(&["audit", "export"]));
+    assert_eq!(kinds(&after), ["pruned"], "{after:?}");
+    assert_eq!(after[0]["seq"], total + 1);
+    assert_eq!(after[0]["count"], total);
+    assert_eq!(
+        (after[0]["by"].as_str(), after[0]["via"].as_str()),
+        (Some("root"), Some("cli"))
+    );
+
+    // The agent goes on; its records chain onto the prune's.
+    let url = HttpsScenario::url(API_HOST, "/v1/ok");
+    let run = s
+        .agents
+        .curl(&url)
+        .arg(&url)
+        .in_cgroup(s.agent.path())
+        .run();
+    s.curl_reply(&run).expect_echo();
+    // The allowed record reaches the log through the writer thread (every
+    // 20 ms): wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let last = loop {
+        let last = records(&s.gateway.cli(&["audit", "export"]));
+        if last.len() >= 2 || std::time::Instant::now() > deadline {
+            break last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(kinds(&last), ["pruned", "allowed"], "{last:?}");
+    assert_eq!(last[1]["prev_hash"], last[0]["hash"]);
+    let verified = verify_dir(s.gateway.state_dir());
+    assert!(
+        verified.success()
+            && verified
+                .stdout
+                .contains(&format!("the {total} before were pruned")),
+        "{verified:#?}"
+    );
 }

@@ -27,6 +27,10 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// Where the last prune's checkpoint is kept: after [`HEAD_KEY`] in key
+/// order, so that the record range `..HEAD_KEY` leaves both out.
+pub const CHECKPOINT_KEY: &[u8] = b"\xffpruned";
+
 /// Bytes reserved for a record's JSON: a request-path record is about
 /// 350 bytes of it.
 pub const CANONICAL_CAPACITY: usize = 512;

@@ -1,4 +1,5 @@
 mod batches;
+mod prune;
 
 use super::{
     AuditEvent, AuditKind, AuditLog,

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{
     AuditError,
     chain::read_head,
+    prune::read_checkpoint,
     record::{AuditRecord, GENESIS, HEAD_KEY, Head},
 };
 
@@ -22,8 +23,12 @@ use super::{
 /// elsewhere to detect a rewrite of the whole log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Intact {
+    /// The last record's seq: how many were ever written.
     pub records: u64,
     pub head_hash: String,
+    /// Records before this seq were pruned (0: none).
+    #[serde(default)]
+    pub pruned: u64,
 }
 
 /// The first place the chain breaks.
@@ -45,7 +50,10 @@ pub enum ExportError {
 pub fn verify(tree: &sled::Tree) -> Result<Intact, Broken> {
     // The head first: batches written while this runs come after it.
     let head = read_head(tree).map_err(|e| broken(0, e.to_string()))?;
-    let mut prev = Head::genesis();
+    // After a prune, the chain goes on from its checkpoint.
+    let checkpoint = read_checkpoint(tree).map_err(|e| broken(0, e.to_string()))?;
+    let pruned = checkpoint.seq;
+    let mut prev = checkpoint;
     for entry in tree.range(..HEAD_KEY) {
         let (key, value) = entry.map_err(|e| broken(prev.seq + 1, e.to_string()))?;
         let first = key_seq(&key).ok_or_else(|| {
@@ -115,6 +123,7 @@ pub fn verify(tree: &sled::Tree) -> Result<Intact, Broken> {
         } else {
             prev.hash
         },
+        pruned,
     })
 }
 
@@ -200,7 +209,7 @@ pub fn export(
 
 /// A batch's records; a lone record (a log written before batches were
 /// stored as one value) is a batch of one.
-fn parse_batch(value: &[u8]) -> Result<Vec<AuditRecord>, serde_json::Error> {
+pub(super) fn parse_batch(value: &[u8]) -> Result<Vec<AuditRecord>, serde_json::Error> {
     if value.first() == Some(&b'[') {
         serde_json::from_slice(value)
     } else {
@@ -208,6 +217,6 @@ fn parse_batch(value: &[u8]) -> Result<Vec<AuditRecord>, serde_json::Error> {
     }
 }
 
-fn key_seq(key: &[u8]) -> Option<u64> {
+pub(super) fn key_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
