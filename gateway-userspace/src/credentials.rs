@@ -22,6 +22,7 @@ mod inject;
 mod record;
 mod redact;
 mod scan;
+mod websocket;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +31,9 @@ use std::{fmt, sync::Arc};
 
 use http::request::Parts;
 
-pub use self::{record::record_exfiltration, redact::Injected, scan::Place};
+pub use self::{
+    record::record_exfiltration, redact::Injected, scan::Place, websocket::redact_frames,
+};
 use crate::{
     audit::AuditLog,
     intercept::ProxyBody,

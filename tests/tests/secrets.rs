@@ -352,6 +352,37 @@ fn a_placeholder_late_in_a_streamed_body_stops_the_request() {
 }
 
 #[test]
+fn a_secret_echoed_over_a_websocket_is_redacted() {
+    let t = start("sec-ws", &[("API_TOKEN", BEARER, SECRET)], false);
+    let ph = t.cli.placeholder("agent", "API_TOKEN");
+    let run =
+        t.s.agents
+            .websocket(API_HOST, 443, "/ws/whoami", "hello")
+            .arg(format!("Bearer {ph}"))
+            .in_cgroup(t.s.agent.path())
+            .run();
+    let ws = gateway_tests::https_clients::WsOutcome::parse(&run);
+    assert_eq!(ws.status(), Some(101), "{run:#?}\n{}", t.s.gateway.dump());
+    let upstream =
+        t.s.upstream
+            .wait_for_request("/ws/whoami", Duration::from_secs(5));
+    assert_eq!(
+        header_of(&upstream, "authorization"),
+        Some(format!("Bearer {SECRET}").as_str()),
+        "the upstream gets the real secret: {upstream:#?}"
+    );
+    assert_eq!(
+        header_of(&upstream, "sec-websocket-extensions"),
+        None,
+        "no compression is agreed on a stream the gateway must read: {upstream:#?}"
+    );
+    // The upstream repeated the secret in its frame; the agent sees its
+    // placeholder.
+    assert_eq!(ws.0["echo"], format!("Bearer {ph} hello"), "{run:#?}");
+    assert!(!run.stdout.contains(SECRET), "{run:#?}");
+}
+
+#[test]
 fn a_placeholder_in_request_trailers_stops_the_request() {
     let t = start("sec-trailer", &[("API_TOKEN", BEARER, SECRET)], false);
     let ph = t.cli.placeholder("agent", "API_TOKEN");

@@ -1,5 +1,5 @@
 //! Dropping old records, so that a log of every request does not fill the
-//! disk. Whole batches go, oldest first, as long as their last record is
+//! disk. Whole batches go, oldest first, as long as all their records are
 //! older than the cutoff; the last record dropped becomes the checkpoint
 //! (its seq and hash, under [`CHECKPOINT_KEY`]) that verification starts
 //! from instead of the genesis. Removal and checkpoint are one sled batch.

@@ -145,7 +145,7 @@ impl Injected {
 
     /// Replaces every complete form in `input`; returns the output and
     /// whether anything changed.
-    fn rewrite(&self, input: &[u8], end: bool) -> (Vec<u8>, bool) {
+    pub(super) fn rewrite(&self, input: &[u8], end: bool) -> (Vec<u8>, bool) {
         let (out, changed, _) = self.rewrite_from(input, end);
         (out, changed)
     }

@@ -431,3 +431,89 @@ fn temporary_audit_log() -> crate::audit::AuditLog {
         .expect("a temporary sled db");
     crate::audit::AuditLog::open(&db).expect("an audit log")
 }
+
+/// One WebSocket frame as sent on the wire.
+fn ws_frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut frame = vec![u8::from(fin) << 7 | opcode];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => frame.push(mask_bit | u8::try_from(n).unwrap()),
+        n => {
+            frame.push(mask_bit | 0x7e);
+            frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+        }
+    }
+    let mut payload = payload.to_vec();
+    if let Some(key) = mask {
+        frame.extend_from_slice(&key);
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+    }
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// The (opcode, payload) of each unmasked, final frame in `bytes`.
+fn ws_frames(mut bytes: &[u8]) -> Vec<(u8, String)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert_eq!(bytes[0] & 0xf0, 0x80, "final, no RSV bits");
+        assert_eq!(bytes[1] & 0x80, 0, "unmasked, as a server sends");
+        let (len, start) = match bytes[1] {
+            126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            n => (usize::from(n), 2),
+        };
+        let payload = String::from_utf8_lossy(&bytes[start..start + len]).into_owned();
+        frames.push((bytes[0] & 0x0f, payload));
+        bytes = &bytes[start + len..];
+    }
+    frames
+}
+
+#[tokio::test]
+async fn an_echoed_secret_is_redacted_in_websocket_frames() {
+    let f = fixture("ws", bearer());
+    let ph = f.placeholder("a");
+    let mut p = parts("/ws", &[("authorization", &format!("Bearer {ph}"))]);
+    let injected = f
+        .credentials
+        .inject(&mut p, None, &target("a", "api.example.com"))
+        .unwrap();
+    let message = format!("token {SECRET} ok");
+    // Split inside the secret: only the whole message shows it.
+    let (first, rest) = message.as_bytes().split_at(10);
+    let mut upstream = Vec::new();
+    upstream.extend(ws_frame(true, 1, message.as_bytes(), None));
+    upstream.extend(ws_frame(false, 2, first, None));
+    upstream.extend(ws_frame(true, 9, SECRET.as_bytes(), None));
+    upstream.extend(ws_frame(true, 0, rest, Some([7, 1, 2, 3])));
+    upstream.extend(ws_frame(true, 8, &[3, 232], None));
+    upstream.extend(ws_frame(true, 1, b"after the close", None));
+    let mut agent = Vec::new();
+    crate::credentials::redact_frames(&upstream[..], &mut agent, &injected)
+        .await
+        .unwrap();
+    let redacted = format!("token {ph} ok");
+    assert_eq!(
+        ws_frames(&agent),
+        [
+            (1, redacted.clone()),
+            (9, ph.clone()),
+            (2, redacted),
+            (8, "\u{3}\u{fffd}".to_owned()),
+        ],
+        "a control frame goes on between fragments; the message goes as one frame; nothing after the close"
+    );
+    assert!(!String::from_utf8_lossy(&agent).contains(SECRET));
+
+    for (what, bad) in [
+        ("compressed", ws_frame(true, 0x41, b"x", None)),
+        ("stray continuation", ws_frame(true, 0, b"x", None)),
+    ] {
+        let mut agent = Vec::new();
+        let result = crate::credentials::redact_frames(&bad[..], &mut agent, &injected).await;
+        assert!(result.is_err(), "{what}: {result:?}");
+        assert!(agent.is_empty(), "{what}: nothing goes on");
+    }
+}

@@ -193,6 +193,11 @@ pub(super) async fn forward(
     };
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers, upgrade.is_some());
+    if upgrade.is_some() && !injected.is_empty() {
+        // No compression or other extension: the gateway reads the
+        // upstream's frames to keep the secret out of them.
+        parts.headers.remove("sec-websocket-extensions");
+    }
     if let Some(authority) = parts.uri.authority()
         && let Ok(value) = HeaderValue::from_str(authority.as_str())
     {
@@ -208,8 +213,23 @@ pub(super) async fn forward(
             if let Some(client_upgrade) = upgrade
                 && response.status() == StatusCode::SWITCHING_PROTOCOLS
             {
+                if !injected.is_empty() && !websocket::is_websocket(response.headers()) {
+                    let message = "the upstream switched to a protocol other than WebSocket after a request that carried a secret; the gateway cannot check that stream for the secret and does not relay it".to_owned();
+                    return gateway_answer(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_upgrade",
+                        message,
+                        None,
+                        &id,
+                    );
+                }
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
-                websocket::splice(client_upgrade, upstream_upgrade, id.clone());
+                websocket::splice(
+                    client_upgrade,
+                    upstream_upgrade,
+                    id.clone(),
+                    injected.clone(),
+                );
                 let (parts, _) = response.into_parts();
                 return redacted(
                     Response::from_parts(parts, super::body::full("")),

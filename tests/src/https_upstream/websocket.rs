@@ -1,5 +1,7 @@
 //! The upstream's WebSocket endpoint (RFC 6455 over HTTP/1.1): accepts the
 //! upgrade and echoes every text or binary message; answers ping and close.
+//! On `/ws/whoami` each echo starts with the upgrade request's
+//! `Authorization` value (an upstream that repeats a credential back).
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -41,10 +43,16 @@ pub(super) fn accept(mut req: Request<Incoming>) -> Response<Body> {
             .body(Empty::new().boxed())
             .expect("valid response");
     };
+    let prefix = (req.uri().path() == "/ws/whoami").then(|| {
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| format!("{} ", String::from_utf8_lossy(v.as_bytes())))
+            .unwrap_or_default()
+    });
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            let _ = echo(TokioIo::new(upgraded)).await;
+            let _ = echo(TokioIo::new(upgraded), prefix.unwrap_or_default()).await;
         }
     });
     Response::builder()
@@ -56,12 +64,15 @@ pub(super) fn accept(mut req: Request<Incoming>) -> Response<Body> {
         .expect("valid response")
 }
 
-async fn echo(mut io: impl AsyncRead + AsyncWrite + Unpin) -> std::io::Result<()> {
+async fn echo(mut io: impl AsyncRead + AsyncWrite + Unpin, prefix: String) -> std::io::Result<()> {
     loop {
         let (opcode, payload) = read_frame(&mut io).await?;
         match opcode {
-            // text, binary: echo; ping: pong
-            1 | 2 => write_frame(&mut io, opcode, &payload).await?,
+            // text, binary: echo (after the prefix); ping: pong
+            1 | 2 => {
+                let echoed = [prefix.as_bytes(), &payload].concat();
+                write_frame(&mut io, opcode, &echoed).await?;
+            }
             9 => write_frame(&mut io, 10, &payload).await?,
             8 => {
                 write_frame(&mut io, 8, &payload).await?;
