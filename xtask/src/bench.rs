@@ -8,6 +8,7 @@ mod approvals;
 mod bench_cgroup;
 mod bench_gateway;
 mod bpf_stats;
+mod child_stop;
 pub mod client;
 mod cpu_affinity;
 mod echo_server;

@@ -126,23 +126,8 @@ impl BenchGateway {
     }
 
     fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
-            // SAFETY: kill(2) has no memory-safety preconditions. The pid is
-            // our child's and it has not been reaped (try_wait just said it
-            // is running), so it cannot belong to another process.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            step::say("the gateway did not stop on SIGTERM; killing it");
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if !super::child_stop::terminate(&mut self.child, STOP_TIMEOUT) {
+            step::say("the gateway did not stop on SIGTERM; it was killed");
         }
         // Its stderr is closed now, so the drain thread ends.
         if let Some(drain) = self.drain.take() {

@@ -179,21 +179,6 @@ impl Mitmdump {
 
 impl Drop for Mitmdump {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
-            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
-            // our unreaped child's (try_wait just said it runs).
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        crate::bench::child_stop::terminate(&mut self.child, STOP_TIMEOUT);
     }
 }

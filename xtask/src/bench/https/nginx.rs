@@ -146,23 +146,9 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         let workers: Vec<u32> = self.pids().into_iter().skip(1).collect();
-        let master = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
-            // our unreaped child's (try_wait just said it runs).
-            unsafe {
-                libc::kill(master, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // The master first: it would start new workers for killed ones.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // The master first (if killed, before its workers: it would start
+        // new workers for killed ones).
+        crate::bench::child_stop::terminate(&mut self.child, STOP_TIMEOUT);
         // A worker the master did not take down (it was killed) is an
         // orphan now; the name guards against a pid reused meanwhile.
         for worker in workers {
