@@ -280,15 +280,22 @@ fn chunked(chunks: &[&[u8]]) -> crate::intercept::ProxyBody {
     Chunks(chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect()).boxed()
 }
 
-#[tokio::test]
-async fn an_echoed_secret_is_redacted_across_chunks() {
-    let f = fixture("redact", bearer());
+/// A Bearer secret injected for agent `a` (the fixture holds the vault):
+/// what a response to that request must be redacted of, and the placeholder.
+fn injected_bearer(tag: &str) -> (Fixture, String, Injected) {
+    let f = fixture(tag, bearer());
     let ph = f.placeholder("a");
     let mut p = parts("/", &[("authorization", &format!("Bearer {ph}"))]);
     let injected = f
         .credentials
         .inject(&mut p, None, &target("a", "api.example.com"))
         .unwrap();
+    (f, ph, injected)
+}
+
+#[tokio::test]
+async fn an_echoed_secret_is_redacted_across_chunks() {
+    let (_f, ph, injected) = injected_bearer("redact");
     let echo = format!("{{\"auth\":\"Bearer {SECRET}\",\"again\":\"{SECRET}\"}}");
     let (left, right) = echo.as_bytes().split_at(20);
     let response = http::Response::builder()
@@ -473,13 +480,7 @@ fn ws_frames(mut bytes: &[u8]) -> Vec<(u8, String)> {
 
 #[tokio::test]
 async fn an_echoed_secret_is_redacted_in_websocket_frames() {
-    let f = fixture("ws", bearer());
-    let ph = f.placeholder("a");
-    let mut p = parts("/ws", &[("authorization", &format!("Bearer {ph}"))]);
-    let injected = f
-        .credentials
-        .inject(&mut p, None, &target("a", "api.example.com"))
-        .unwrap();
+    let (_f, ph, injected) = injected_bearer("ws");
     let message = format!("token {SECRET} ok");
     // Split inside the secret: only the whole message shows it.
     let (first, rest) = message.as_bytes().split_at(10);
