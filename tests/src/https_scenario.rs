@@ -90,6 +90,17 @@ impl HttpsScenario {
         SocketAddr::new(self.topo.upstream_v4().into(), self.upstream.port())
     }
 
+    /// The agent's GET of `url` with curl, from its cgroup: the reply.
+    pub fn get(&self, url: &str) -> Reply {
+        let run = self
+            .agents
+            .curl(url)
+            .arg(url)
+            .in_cgroup(self.agent.path())
+            .run();
+        self.curl_reply(&run)
+    }
+
     /// curl's reply (see [`crate::https_clients::curl_reply`]); if curl
     /// failed, panics with its output and the gateway's log.
     pub fn curl_reply(&self, run: &Run) -> Reply {

@@ -13,7 +13,6 @@ use std::path::Path;
 use gateway_tests::approval_flow::{SECRET, approval_answer, decide, send};
 use gateway_tests::client::{Run, TimedCommand};
 use gateway_tests::gateway::config::{ApprovalOptions, Rule};
-use gateway_tests::https_clients::Reply;
 use gateway_tests::https_scenario::{API_HOST, HttpsScenario};
 
 fn records(export: &Run) -> Vec<serde_json::Value> {
@@ -103,18 +102,6 @@ fn assert_broken(state: &Path, seq: u64, problem: &str) {
     );
 }
 
-/// The agent's GET of `path` on the API host, with curl.
-fn get(s: &HttpsScenario, path: &str) -> Reply {
-    let url = HttpsScenario::url(API_HOST, path);
-    let run = s
-        .agents
-        .curl(&url)
-        .arg(&url)
-        .in_cgroup(s.agent.path())
-        .run();
-    s.curl_reply(&run)
-}
-
 /// A gateway that has decided one of each: allowed, denied, approval
 /// requested (twice), approved and denied through the CLI, used. Returns
 /// the approved approval's id.
@@ -134,8 +121,9 @@ fn scenario_with_decisions(tag: &str) -> (HttpsScenario, String) {
             ..ApprovalOptions::default()
         })
         .start();
-    get(&s, "/v1/ok").expect_echo();
-    get(&s, "/v1/nope").expect_refusal(403, "denied");
+    s.get(&HttpsScenario::url(API_HOST, "/v1/ok")).expect_echo();
+    s.get(&HttpsScenario::url(API_HOST, "/v1/nope"))
+        .expect_refusal(403, "denied");
     let (approved, _) = approval_answer(&send(&s, "/v1/pay", "{\"a\":1}"), 403, "approval_pending");
     let (refused, _) = approval_answer(&send(&s, "/v1/pay", "{\"a\":2}"), 403, "approval_pending");
     decide(&s.gateway, "approve", &approved, Some("fine"));
@@ -301,7 +289,7 @@ fn old_records_are_pruned_and_the_chain_goes_on() {
     );
 
     // The agent goes on; its records chain onto the prune's.
-    get(&s, "/v1/ok").expect_echo();
+    s.get(&HttpsScenario::url(API_HOST, "/v1/ok")).expect_echo();
     // The allowed record reaches the log through the writer thread (every
     // 20 ms): wait for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -152,14 +152,8 @@ fn agent_chosen_address_is_not_used_for_a_name() {
     s.agents
         .resolve
         .insert(API_HOST.to_owned(), IpAddr::V4(s.topo.upstream_v4_other()));
-    let url = HttpsScenario::url(API_HOST, "/v1/where");
-    let run = s
-        .agents
-        .curl(&url)
-        .arg(&url)
-        .in_cgroup(s.agent.path())
-        .run();
-    s.curl_reply(&run).expect_echo();
+    s.get(&HttpsScenario::url(API_HOST, "/v1/where"))
+        .expect_echo();
     let seen = s
         .upstream
         .wait_for_request("/v1/where", std::time::Duration::from_secs(5));

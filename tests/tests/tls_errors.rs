@@ -46,15 +46,8 @@ fn upstream_certificate_from_an_untrusted_ca_is_refused() {
     let bad = HttpsUpstream::builder(stranger.issue(&[API_HOST]))
         .port(8443)
         .start_in(s.topo.upstream_ns());
-    let url = format!("https://{API_HOST}:8443/secret");
-    let run = s
-        .agents
-        .curl(&url)
-        .arg(&url)
-        .in_cgroup(s.agent.path())
-        .run();
     let refusal = s
-        .curl_reply(&run)
+        .get(&format!("https://{API_HOST}:8443/secret"))
         .expect_refusal(502, "upstream_certificate");
     assert!(
         refusal.message.to_lowercase().contains("certificate"),

@@ -85,7 +85,8 @@ pub fn ensure() -> Result<()> {
     )
 }
 
-fn apt_get() -> std::process::Command {
+/// `apt-get`, never asking anything.
+pub fn apt_get() -> std::process::Command {
     let mut command = step::command("apt-get");
     command
         .env("DEBIAN_FRONTEND", "noninteractive")

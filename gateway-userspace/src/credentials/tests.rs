@@ -261,10 +261,10 @@ async fn collect(body: crate::intercept::ProxyBody) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A body that yields these chunks one frame each.
-struct Chunks(std::collections::VecDeque<Bytes>);
+/// A body that yields these frames, one per poll.
+struct Frames(std::collections::VecDeque<http_body::Frame<Bytes>>);
 
-impl http_body::Body for Chunks {
+impl http_body::Body for Frames {
     type Data = Bytes;
     type Error = crate::intercept::BoxError;
 
@@ -272,12 +272,15 @@ impl http_body::Body for Chunks {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+        std::task::Poll::Ready(self.0.pop_front().map(Ok))
     }
 }
 
 fn chunked(chunks: &[&[u8]]) -> crate::intercept::ProxyBody {
-    Chunks(chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect()).boxed()
+    let frames = chunks
+        .iter()
+        .map(|c| http_body::Frame::data(Bytes::copy_from_slice(c)));
+    Frames(frames.collect()).boxed()
 }
 
 /// A Bearer secret injected for agent `a` (the fixture holds the vault):
@@ -369,25 +372,6 @@ async fn a_placeholder_split_across_body_chunks_stops_the_body() {
     assert_eq!(collect(body).await.unwrap(), clean.as_bytes());
 }
 
-/// A body of one data frame, then trailers.
-struct DataThenTrailers(Option<Bytes>, Option<http::HeaderMap>);
-
-impl http_body::Body for DataThenTrailers {
-    type Data = Bytes;
-    type Error = crate::intercept::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let frame = match self.0.take() {
-            Some(data) => Some(http_body::Frame::data(data)),
-            None => self.1.take().map(http_body::Frame::trailers),
-        };
-        std::task::Poll::Ready(frame.map(Ok))
-    }
-}
-
 #[tokio::test]
 async fn a_placeholder_in_request_trailers_stops_the_body() {
     let f = fixture("trailers", bearer());
@@ -395,7 +379,11 @@ async fn a_placeholder_in_request_trailers_stops_the_body() {
     let with_trailer = |value: &str| {
         let mut trailers = http::HeaderMap::new();
         trailers.insert("x-signature", value.parse().unwrap());
-        DataThenTrailers(Some(Bytes::from_static(b"payload")), Some(trailers)).boxed()
+        let frames = [
+            http_body::Frame::data(Bytes::from_static(b"payload")),
+            http_body::Frame::trailers(trailers),
+        ];
+        Frames(frames.into()).boxed()
     };
 
     let mut guarded = f

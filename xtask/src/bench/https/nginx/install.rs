@@ -8,10 +8,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::apt::apt_get;
 use crate::{step, workspace};
 
 /// Debian packages that may hold `/usr/sbin/nginx`, in the order tried:
@@ -131,12 +132,6 @@ fn download(dir: &Path, package: &str) -> Result<PathBuf> {
             dir.display()
         ),
     }
-}
-
-fn apt_get() -> Command {
-    let mut command = step::command("apt-get");
-    command.stdin(Stdio::null());
-    command
 }
 
 /// The `.deb` files of `package` in `dir` (`<package>_<version>_<arch>.deb`).
