@@ -73,14 +73,19 @@ pub fn ensure() -> Result<()> {
     ));
     let fix = "check that the Debian mirrors in /etc/apt/sources.list* are reachable, and that \
                no other apt or dpkg is running; then rerun `cargo xtask setup`";
-    step::run(
-        apt_get().args(["-q", "update"]),
-        "refreshing apt package lists",
-        fix,
-    )?;
+    update(fix)?;
     step::run(
         apt_get().args(["-q", "install", "-y"]).args(&missing),
         "installing Debian packages",
+        fix,
+    )
+}
+
+/// `apt-get update`; `fix` says what to do if it fails.
+pub fn update(fix: &str) -> Result<()> {
+    step::run(
+        apt_get().args(["-q", "update"]),
+        "refreshing apt package lists",
         fix,
     )
 }

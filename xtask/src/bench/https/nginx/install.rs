@@ -113,11 +113,7 @@ fn download(dir: &Path, package: &str) -> Result<PathBuf> {
         fix,
     )?;
     if !status.success() {
-        step::run(
-            apt_get().args(["-q", "update"]),
-            "refreshing apt package lists",
-            fix,
-        )?;
+        crate::apt::update(fix)?;
         step::run(
             apt_get().args(["-q", "download", package]).current_dir(dir),
             &step,
