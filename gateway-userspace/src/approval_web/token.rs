@@ -53,13 +53,7 @@ impl WebToken {
 
     /// Reads an existing token (for `gateway approvals web-url`).
     pub fn load(path: &Path) -> Result<Self, TokenError> {
-        let io = |action| {
-            move |source| TokenError::Io {
-                action,
-                path: path.to_owned(),
-                source,
-            }
-        };
+        let io = |action| io_error(action, path);
         let text = fs::read_to_string(path).map_err(io("reading"))?;
         let token = text.trim();
         if token.len() != TOKEN_BYTES * 2 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -81,13 +75,7 @@ impl WebToken {
     }
 
     fn create(path: &Path) -> Result<Self, TokenError> {
-        let io = |action| {
-            move |source| TokenError::Io {
-                action,
-                path: path.to_owned(),
-                source,
-            }
-        };
+        let io = |action| io_error(action, path);
         if let Some(dir) = path.parent() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -99,7 +87,7 @@ impl WebToken {
         SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| TokenError::Random)?;
-        let token = hex(&bytes);
+        let token = crate::hex::encode(&bytes);
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -131,7 +119,19 @@ impl WebToken {
         let mut digest = Sha256::new();
         digest.update(b"gateway approvals web csrf\0");
         digest.update(self.0.as_bytes());
-        hex(&digest.finalize())
+        crate::hex::encode(&digest.finalize())
+    }
+}
+
+/// The error of `action` on `path`, for `map_err`.
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl Fn(std::io::Error) -> TokenError + 'a {
+    move |source| TokenError::Io {
+        action,
+        path: path.to_owned(),
+        source,
     }
 }
 
@@ -140,15 +140,4 @@ impl WebToken {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     // The length is not secret (always 64 for a real token).
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

@@ -111,6 +111,7 @@ impl ApprovalStore {
 /// 16 hex digits from the OS's random source: not guessable.
 fn new_id() -> Result<String, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| StoreError::Random("the OS random source failed".to_owned()))?;
     Ok(crate::hex::encode(&bytes))
 }
