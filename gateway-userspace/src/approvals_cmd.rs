@@ -122,11 +122,16 @@ fn print_list(out: &mut impl std::io::Write, list: &[ApprovalView]) -> std::io::
 }
 
 fn authority(view: &ApprovalView) -> String {
+    let host = if view.host.contains(':') {
+        format!("[{}]", view.host)
+    } else {
+        view.host.clone()
+    };
     let default = if view.scheme == "https" { 443 } else { 80 };
     if view.port == default {
-        view.host.clone()
+        host
     } else {
-        format!("{}:{}", view.host, view.port)
+        format!("{host}:{}", view.port)
     }
 }
 

@@ -49,14 +49,16 @@ pub fn serve(
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     tracing::info!(socket = %path.display(), "admin socket listening");
+    // Only root is answered: its name is looked up once.
+    let root: Arc<str> = user_name(0).into();
     Ok(tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let store = Arc::clone(&store);
-                    let audit = audit.clone();
+                    let (audit, root) = (audit.clone(), Arc::clone(&root));
                     tokio::spawn(async move {
-                        if let Err(error) = connection(stream, store, audit).await {
+                        if let Err(error) = connection(stream, store, audit, root).await {
                             tracing::debug!(%error, "admin connection ended with an error");
                         }
                     });
@@ -74,6 +76,7 @@ async fn connection(
     stream: UnixStream,
     store: Arc<ApprovalStore>,
     audit: AuditLog,
+    by: Arc<str>,
 ) -> std::io::Result<()> {
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
@@ -87,7 +90,6 @@ async fn connection(
         )));
         return write.write_all(&line).await;
     }
-    let by = user_name(uid);
     let mut reader = BufReader::new(read);
     let mut line = String::new();
     loop {
@@ -107,9 +109,9 @@ async fn connection(
                 continue;
             }
         };
-        tracing::debug!(?request, by, "admin request");
+        tracing::debug!(?request, by = %by, "admin request");
         let (replies, mut answers) = mpsc::channel::<AdminReply>(256);
-        let (store, audit, by) = (Arc::clone(&store), audit.clone(), by.clone());
+        let (store, audit, by) = (Arc::clone(&store), audit.clone(), Arc::clone(&by));
         let work = tokio::task::spawn_blocking(move || {
             handle(request, &store, &audit, &by, &mut |reply| {
                 replies

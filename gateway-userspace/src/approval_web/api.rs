@@ -74,16 +74,14 @@ pub async fn decide(
         .reason
         .map(|r| clean(&r, REASON_MAX_CHARS, true))
         .filter(|r| !r.is_empty());
-    let (log_id, log_by) = (id.clone(), by.clone());
+    let log_id = id.clone();
     let decided = on_desk(desk, move |d| {
         d.decide(&id, verdict, &by, VIA, reason.as_deref())
     })
     .await;
+    // A decision is logged by the desk that records it.
     match decided {
-        Ok(approval) => {
-            tracing::info!(id = %log_id, verdict = ?verdict, by = %log_by, via = VIA, "approval decided");
-            json(StatusCode::OK, &approval)
-        }
+        Ok(approval) => json(StatusCode::OK, &approval),
         Err(error) => {
             tracing::info!(id = %log_id, verdict = ?verdict, %error, "approval decision refused");
             desk_error(&error)

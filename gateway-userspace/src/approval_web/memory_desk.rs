@@ -78,13 +78,7 @@ impl ApprovalDesk for MemoryDesk {
                     status: approval.status,
                 });
             }
-            approval.status = match verdict {
-                Verdict::Approve => ApprovalStatus::Approved,
-                Verdict::Deny => ApprovalStatus::Denied,
-            };
-            approval.decided_by = Some(by.to_owned());
-            approval.decided_via = Some(via.to_owned());
-            approval.decision_reason = reason.map(str::to_owned);
+            *approval = approval.clone().decided(verdict, by, via, reason);
             approval.clone()
         };
         let _ = self.events.send(DeskEvent::Changed {

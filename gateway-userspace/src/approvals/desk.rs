@@ -35,6 +35,22 @@ pub struct ApprovalView {
     pub decision_reason: Option<String>,
 }
 
+impl ApprovalView {
+    /// This approval as decided by `by` through `via` (whether it may
+    /// still be decided is the desk's business).
+    #[must_use]
+    pub fn decided(mut self, verdict: Verdict, by: &str, via: &str, reason: Option<&str>) -> Self {
+        self.status = match verdict {
+            Verdict::Approve => ApprovalStatus::Approved,
+            Verdict::Deny => ApprovalStatus::Denied,
+        };
+        self.decided_by = Some(by.to_owned());
+        self.decided_via = Some(via.to_owned());
+        self.decision_reason = reason.map(str::to_owned);
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {

@@ -127,7 +127,9 @@
   }
 
   function requestText(a) {
-    const lines = [`${a.method} ${a.path_and_query} HTTP/1.1`, `Host: ${authority(a)}`];
+    const lines = [`${a.method} ${a.path_and_query} HTTP/1.1`];
+    // As the CLI's `approvals show`: the stored Host header, else one made up.
+    if (!a.headers.some(([name]) => name.toLowerCase() === "host")) lines.push(`Host: ${authority(a)}`);
     for (const [name, value] of a.headers) lines.push(`${name}: ${value}`);
     lines.push("");
     if (a.body_len > 0) lines.push(a.body_preview);

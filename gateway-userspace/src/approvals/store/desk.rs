@@ -63,13 +63,7 @@ impl ApprovalDesk for ApprovalStore {
         let changed = self.transition(id, |s| {
             (s.view.status == ApprovalStatus::Pending && now < s.view.expires_unix_ms).then(|| {
                 let mut next = s.clone();
-                next.view.status = match verdict {
-                    Verdict::Approve => ApprovalStatus::Approved,
-                    Verdict::Deny => ApprovalStatus::Denied,
-                };
-                next.view.decided_by = Some(by.to_owned());
-                next.view.decided_via = Some(via.to_owned());
-                next.view.decision_reason = reason.map(str::to_owned);
+                next.view = next.view.decided(verdict, by, via, reason);
                 next
             })
         })?;
