@@ -96,7 +96,7 @@ impl Credentials {
     /// Whether the vault has any record (else there is nothing to look for).
     #[must_use]
     pub fn active(&self) -> bool {
-        !self.vault.current().is_empty()
+        !self.vault.is_empty()
     }
 
     /// Checks every placeholder in the request and swaps the allowed ones
@@ -132,16 +132,7 @@ impl Credentials {
         if vault.is_empty() {
             return Ok(());
         }
-        let mut copy = http::Request::builder()
-            .method(parts.method.clone())
-            .uri(parts.uri.clone())
-            .version(parts.version)
-            .body(())
-            .map_or_else(
-                |_| http::Request::new(()).into_parts().0,
-                |r| r.into_parts().0,
-            );
-        copy.headers.clone_from(&parts.headers);
+        let mut copy = parts.clone();
         inject::inject(&vault, &mut copy, body_prefix, target)
             .map(drop)
             .inspect_err(|attempt| record_exfiltration(&self.audit, attempt))

@@ -54,6 +54,9 @@ pub fn inject(
         )));
     }
     let found = scan_request(parts, &target.host);
+    if found.is_empty() {
+        return Ok(Injected::none());
+    }
     let mut usable: Vec<(Placeholder, &Usable)> = Vec::new();
     for (placeholder, place) in &found {
         let entry = vault.lookup(placeholder);

@@ -96,6 +96,13 @@ impl VaultStore {
         self.current.load_full()
     }
 
+    /// Whether the vault in use has no record (without taking a reference
+    /// to it: every request asks).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.current.load().is_empty()
+    }
+
     /// Reloads if the vault file changed. Reads and decrypts: call it off
     /// the async runtime's threads.
     pub fn poll(&self) {
