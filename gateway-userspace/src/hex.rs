@@ -33,7 +33,9 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-fn value(digit: u8) -> Option<u8> {
+/// The value of one hex digit (either case).
+#[must_use]
+pub fn value(digit: u8) -> Option<u8> {
     char::from(digit)
         .to_digit(16)
         .and_then(|value| u8::try_from(value).ok())

@@ -112,7 +112,7 @@ fn decode_unreserved(raw: &str) -> Cow<'_, str> {
         let escape = (bytes[i] == b'%')
             .then(|| bytes.get(i + 1..i + 3))
             .flatten()
-            .and_then(|hex| Some((hex_value(hex[0])? << 4) | hex_value(hex[1])?));
+            .and_then(|hex| Some((crate::hex::value(hex[0])? << 4) | crate::hex::value(hex[1])?));
         match escape {
             Some(byte) if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) => {
                 out.push(char::from(byte));
@@ -134,10 +134,4 @@ fn decode_unreserved(raw: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }

@@ -6,8 +6,7 @@ pub(super) mod der;
 mod files;
 
 use std::{
-    fmt::{self, Write as _},
-    io,
+    fmt, io,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -268,10 +267,7 @@ fn ca_params(key: &KeyPair, hostname: &str, now: SystemTime) -> Result<Certifica
     // confuse verifiers that look issuers up by name: part of the key's
     // identifier makes each name unique.
     let key_id = params.key_identifier(key);
-    let key_id = key_id.iter().take(6).fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let key_id = crate::hex::encode(&key_id[..key_id.len().min(6)]);
     params
         .distinguished_name
         .push(DnType::OrganizationalUnitName, format!("key {key_id}"));
