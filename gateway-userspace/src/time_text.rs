@@ -54,8 +54,19 @@ pub fn parse(text: &str) -> Result<u64, String> {
         hms.next().ok_or_else(bad)??,
         hms.next().ok_or_else(bad)??,
     );
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
     let millis: i64 = format!("{fraction:0<3}")[..3].parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    // A day the month does not have (2026-02-31) is refused, not carried
+    // into the next month.
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || civil_from_days(days_from_civil(y, mo, d)) != (y, mo, d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
         return Err(bad());
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
@@ -103,5 +114,13 @@ mod tests {
         assert_eq!(parse("1234").unwrap(), 1234);
         assert!(parse("yesterday").is_err());
         assert!(parse("2026-13-01T00:00:00Z").is_err());
+        assert!(parse("2026-02-31T00:00:00Z").is_err(), "no 31 February");
+        assert!(parse("2025-02-29T00:00:00Z").is_err(), "not a leap year");
+        assert!(parse("2024-02-29T00:00:00Z").is_ok());
+        assert!(
+            parse("2026-01-01T00:00:00.ééZ").is_err(),
+            "a fraction of other characters is refused, not sliced"
+        );
+        assert_eq!(parse("1970-01-01T00:00:00.5Z").unwrap(), 500);
     }
 }
