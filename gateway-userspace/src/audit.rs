@@ -148,18 +148,6 @@ impl AuditLog {
         }
     }
 
-    /// Like [`Self::record_durable_blocking`], on the blocking pool.
-    #[allow(
-        dead_code,
-        reason = "for async callers; the channels and web page use it"
-    )]
-    pub async fn record_durable(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        let log = self.clone();
-        tokio::task::spawn_blocking(move || log.record_durable_blocking(event))
-            .await
-            .map_err(|_| AuditError::Stopped)?
-    }
-
     /// Records `event` and returns once it is on disk, with every write
     /// to the database made before the call (an approval's own record):
     /// one fsync on the calling thread.
@@ -167,25 +155,6 @@ impl AuditLog {
         let mut records = self.chain.append([(now_unix_ms(), event)])?;
         self.chain.flush()?;
         records.pop().ok_or(AuditError::Stopped)
-    }
-
-    /// The credential-injection hook: a request carried a secret towards
-    /// a host it is not for, and was blocked.
-    pub fn record_exfiltration(
-        &self,
-        agent: &str,
-        host: &str,
-        secret: &str,
-        position: &str,
-        request_id: &str,
-    ) {
-        let mut event = AuditEvent::new(AuditKind::ExfiltrationBlocked);
-        event.agent = Some(agent.to_owned());
-        event.host = Some(host.to_owned());
-        event.secret = Some(secret.to_owned());
-        event.position = Some(position.to_owned());
-        event.request_id = Some(request_id.to_owned());
-        self.record(event);
     }
 
     /// Returns once every record handed over before is on disk (at stop).

@@ -254,8 +254,9 @@ fn open_state(config: &Config) -> Result<State, StartError> {
         .iter()
         .map(|a| Arc::from(a.name.as_str()))
         .collect();
-    let vault = VaultStore::open(config.state_dir.clone(), names)?;
+    // The root-only directory first: the vault is read from it.
     state::prepare_dir(&config.state_dir)?;
+    let vault = VaultStore::open(config.state_dir.clone(), names)?;
     let db = state::open_db(&config.db_dir)?;
     let audit = AuditLog::open(&db)?;
     let credentials = Arc::new(Credentials::new(Arc::clone(&vault), audit.clone()));

@@ -176,31 +176,3 @@ fn the_chain_continues_after_reopening() {
     drop((log, db));
     let _ = std::fs::remove_dir_all(&dir);
 }
-
-#[test]
-fn an_exfiltration_is_recorded_with_the_secret_name_only() {
-    let (_db, log) = log_with(1);
-    log.record_exfiltration(
-        "agent",
-        "evil.example",
-        "github_token",
-        "header:authorization",
-        "r-9",
-    );
-    log.sync_blocking();
-    let mut last = None;
-    log.export(0, |r| {
-        last = Some(r.clone());
-        Ok(())
-    })
-    .unwrap();
-    let record = last.expect("a record");
-    assert_eq!(record.event.kind, AuditKind::ExfiltrationBlocked);
-    assert_eq!(record.event.secret.as_deref(), Some("github_token"));
-    assert_eq!(
-        record.event.position.as_deref(),
-        Some("header:authorization")
-    );
-    assert_eq!(record.event.host.as_deref(), Some("evil.example"));
-    assert_eq!(log.verify().unwrap().records, 2);
-}

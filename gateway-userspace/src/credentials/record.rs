@@ -3,7 +3,7 @@
 //! secret value: the placeholder, the secret's name, where it was found.
 
 use super::Exfiltration;
-use crate::audit::AuditLog;
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
 
 pub fn record_exfiltration(audit: &AuditLog, attempt: &Exfiltration) {
     tracing::warn!(
@@ -17,11 +17,11 @@ pub fn record_exfiltration(audit: &AuditLog, attempt: &Exfiltration) {
         request_id = %attempt.request_id,
         "credential exfiltration blocked"
     );
-    audit.record_exfiltration(
-        &attempt.agent,
-        &attempt.host,
-        attempt.secret.as_deref().unwrap_or("-"),
-        &format!("{} ({})", attempt.place, attempt.reason),
-        &attempt.request_id,
-    );
+    let mut event = AuditEvent::new(AuditKind::ExfiltrationBlocked);
+    event.agent = Some(attempt.agent.to_string());
+    event.host = Some(attempt.host.clone());
+    event.secret = Some(attempt.secret.as_deref().unwrap_or("-").to_owned());
+    event.position = Some(format!("{} ({})", attempt.place, attempt.reason));
+    event.request_id = Some(attempt.request_id.clone());
+    audit.record(event);
 }

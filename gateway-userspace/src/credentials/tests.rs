@@ -417,6 +417,39 @@ async fn a_placeholder_in_request_trailers_stops_the_body() {
     assert_eq!(seen.concat(), "payload{\"x-signature\": \"v1\"}");
 }
 
+#[test]
+fn an_exfiltration_is_recorded_with_the_secret_name_only() {
+    let f = fixture("recorded", bearer());
+    let ph = f.placeholder("a");
+    let mut p = parts("/", &[("authorization", &format!("Bearer {ph}"))]);
+    f.credentials
+        .inject(&mut p, None, &target("a", "paste.example.net"))
+        .expect_err("an unbound host");
+    let audit = &f.credentials.audit;
+    audit.sync_blocking();
+    let mut records = Vec::new();
+    audit
+        .export(0, |r| {
+            records.push(r.clone());
+            Ok(())
+        })
+        .unwrap();
+    let [record] = &records[..] else {
+        panic!("one record: {records:?}")
+    };
+    let event = &record.event;
+    assert_eq!(event.kind, crate::audit::AuditKind::ExfiltrationBlocked);
+    assert_eq!(event.secret.as_deref(), Some("TOKEN"));
+    assert_eq!(event.host.as_deref(), Some("paste.example.net"));
+    assert_eq!(event.agent.as_deref(), Some("a"));
+    assert_eq!(
+        event.position.as_deref(),
+        Some("header authorization (the secret is not bound to this host)")
+    );
+    let json = serde_json::to_string(record).unwrap();
+    assert!(!json.contains(SECRET), "no secret value: {json}");
+}
+
 /// An audit log in a throwaway database: the tests look at what the
 /// credentials code decides, the audit tests at what gets recorded.
 fn temporary_audit_log() -> crate::audit::AuditLog {
