@@ -1,19 +1,14 @@
 //! `gateway approvals list | show ID | approve ID | deny ID`: through the
 //! running gateway's admin socket, or the database when none runs.
 
-use std::{
-    io::Write as _,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{io::Write as _, process::ExitCode};
 
 use anyhow::{Context as _, bail};
 
 use crate::{
     admin::{AdminReply, AdminRequest, client},
     approvals::desk::ApprovalView,
-    cli::{ApprovalsCommand, StateArgs},
-    config::{Config, DEFAULT_STATE_DIR},
+    cli::ApprovalsCommand,
     time_text::rfc3339,
 };
 
@@ -41,7 +36,9 @@ pub fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             },
         ),
     };
-    let reply = one_reply(&state_dir(state)?, &request)?;
+    let dir = state.dir()?;
+    let reply = client::one_reply(&dir, &request)
+        .with_context(|| format!("state directory {}", dir.display()))?;
     let mut out = std::io::stdout().lock();
     match (&request, reply) {
         (AdminRequest::List { .. }, AdminReply::Approvals(list)) => print_list(&mut out, &list)?,
@@ -63,27 +60,6 @@ pub fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
         (_, other) => bail!("unexpected answer from the gateway: {other:?}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The state directory from `--config`, `--state-dir` or the default.
-pub fn state_dir(state: &StateArgs) -> anyhow::Result<PathBuf> {
-    if let Some(config) = &state.config {
-        return Ok(Config::load(config)?.state_dir);
-    }
-    Ok(state
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)))
-}
-
-fn one_reply(state_dir: &Path, request: &AdminRequest) -> anyhow::Result<AdminReply> {
-    let mut answer = None;
-    client::call(state_dir, request, |reply| {
-        answer = Some(reply);
-        Ok(())
-    })
-    .with_context(|| format!("state directory {}", state_dir.display()))?;
-    answer.context("the gateway gave no answer")
 }
 
 fn status_word(view: &ApprovalView) -> String {

@@ -7,7 +7,6 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     admin::{AdminReply, AdminRequest, client},
-    approvals_cmd::state_dir,
     cli::AuditCommand,
     time_text,
 };
@@ -22,7 +21,7 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)
                 .context("--since")?
                 .unwrap_or(0);
-            let dir = state_dir(state)?;
+            let dir = state.dir()?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut failure = None;
             client::call(
@@ -49,22 +48,18 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { state } => {
-            let dir = state_dir(state)?;
-            let mut answer = None;
-            client::call(&dir, &AdminRequest::AuditVerify, |reply| {
-                answer = Some(reply);
-                Ok(())
-            })
-            .with_context(|| format!("state directory {}", dir.display()))?;
+            let dir = state.dir()?;
+            let answer = client::one_reply(&dir, &AdminRequest::AuditVerify)
+                .with_context(|| format!("state directory {}", dir.display()))?;
             match answer {
-                Some(AdminReply::Intact(intact)) if intact.pruned == 0 => {
+                AdminReply::Intact(intact) if intact.pruned == 0 => {
                     println!(
                         "{} records, chain intact (head {})",
                         intact.records, intact.head_hash
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Some(AdminReply::Intact(intact)) => {
+                AdminReply::Intact(intact) => {
                     println!(
                         "{} records (seq {} to {}; the {} before were pruned), chain intact (head {})",
                         intact.records - intact.pruned,
@@ -75,11 +70,11 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Some(AdminReply::Broken(broken)) => {
+                AdminReply::Broken(broken) => {
                     eprintln!("gateway: audit log verification failed: {broken}");
                     Ok(ExitCode::from(2))
                 }
-                Some(AdminReply::Error(message)) => bail!("{message}"),
+                AdminReply::Error(message) => bail!("{message}"),
                 other => bail!("unexpected answer from the gateway: {other:?}"),
             }
         }
@@ -87,27 +82,19 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
             let before_unix_ms = time_text::parse(before)
                 .map_err(anyhow::Error::msg)
                 .context("--before")?;
-            let dir = state_dir(state)?;
-            let mut answer = None;
-            client::call(
-                &dir,
-                &AdminRequest::AuditPrune { before_unix_ms },
-                |reply| {
-                    answer = Some(reply);
-                    Ok(())
-                },
-            )
-            .with_context(|| format!("state directory {}", dir.display()))?;
+            let dir = state.dir()?;
+            let answer = client::one_reply(&dir, &AdminRequest::AuditPrune { before_unix_ms })
+                .with_context(|| format!("state directory {}", dir.display()))?;
             match answer {
-                Some(AdminReply::Pruned(Some(pruned))) => println!(
+                AdminReply::Pruned(Some(pruned)) => println!(
                     "removed {} records (up to seq {}); the chain goes on from hash {}",
                     pruned.records, pruned.checkpoint.seq, pruned.checkpoint.hash
                 ),
-                Some(AdminReply::Pruned(None)) => println!(
+                AdminReply::Pruned(None) => println!(
                     "nothing to remove: no record is older than {}",
                     time_text::rfc3339(before_unix_ms)
                 ),
-                Some(AdminReply::Error(message)) => bail!("{message}"),
+                AdminReply::Error(message) => bail!("{message}"),
                 other => bail!("unexpected answer from the gateway: {other:?}"),
             }
             Ok(ExitCode::SUCCESS)

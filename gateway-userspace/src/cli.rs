@@ -170,6 +170,19 @@ pub struct StateArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+impl StateArgs {
+    /// The state directory from `--config`, `--state-dir` or the default.
+    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(config) = &self.config {
+            return Ok(crate::config::Config::load(config)?.state_dir);
+        }
+        Ok(self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_STATE_DIR)))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
     /// Approvals, newest first: pending ones, or all with `--all`.

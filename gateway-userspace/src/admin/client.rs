@@ -39,6 +39,17 @@ pub enum ClientError {
     NoState { socket: String, db: String },
 }
 
+/// Sends `request` and returns its one answer (every request but an
+/// export has one).
+pub fn one_reply(state_dir: &Path, request: &AdminRequest) -> Result<AdminReply, ClientError> {
+    let mut answer = None;
+    call(state_dir, request, |reply| {
+        answer = Some(reply);
+        Ok(())
+    })?;
+    answer.ok_or_else(|| ClientError::Protocol("no answer".to_owned()))
+}
+
 /// Sends `request` to the gateway using `state_dir`, passing each reply
 /// to `each`; without a gateway, answers it from the database itself.
 pub fn call(
