@@ -10,7 +10,13 @@ const PROC_MOUNTS: &str = "/proc/mounts";
 
 /// One line of `/proc/mounts`.
 #[derive(Debug, PartialEq, Eq)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "mount point is what fstab(5) and /proc/mounts call the field"
+)]
 pub struct Mount {
+    /// The device or other source (`/dev/vda`, `tmpfs`).
+    pub source: String,
     pub mount_point: PathBuf,
     pub fs_type: String,
 }
@@ -34,6 +40,14 @@ pub fn cgroup2_mount() -> Result<PathBuf> {
     }
 }
 
+/// The mount that holds `path`: the longest mount point above it.
+pub fn holding<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
+    mounts
+        .iter()
+        .filter(|mount| path.starts_with(&mount.mount_point))
+        .max_by_key(|mount| mount.mount_point.as_os_str().len())
+}
+
 /// Whether a filesystem of `fs_type` is mounted at `mount_point`.
 pub fn is_mounted(mounts: &[Mount], mount_point: &Path, fs_type: &str) -> bool {
     mounts
@@ -45,10 +59,11 @@ fn parse(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split(' ');
-            let _source = fields.next()?;
+            let source = unescape(fields.next()?);
             let mount_point = unescape(fields.next()?);
             let fs_type = fields.next()?.to_owned();
             Some(Mount {
+                source,
                 mount_point: PathBuf::from(mount_point),
                 fs_type,
             })
@@ -109,5 +124,19 @@ bpf /sys/fs/bpf bpf rw,relatime 0 0
         assert!(is_mounted(&mounts, Path::new("/mnt/with space"), "ext4"));
         assert_eq!(unescape("a\\134b"), "a\\b");
         assert_eq!(unescape("trailing\\04"), "trailing\\04");
+    }
+
+    #[test]
+    fn the_longest_mount_point_above_a_path_holds_it() {
+        let mounts = parse(&format!("/dev/vda / ext4 rw 0 0\n{SAMPLE}"));
+        let holding = |path: &str| holding(&mounts, Path::new(path)).map(|m| m.source.as_str());
+        assert_eq!(holding("/mnt/with space/target/bench"), Some("/dev/sda1"));
+        assert_eq!(holding("/sys/fs/cgroup/unified/agents"), Some("cgroup2"));
+        assert_eq!(holding("/work/main"), Some("/dev/vda"));
+        assert_eq!(
+            holding("/mnt/with"),
+            Some("/dev/vda"),
+            "a prefix of a name is not above it"
+        );
     }
 }

@@ -9,13 +9,13 @@
 //! FAIL but the run still succeeds (it is a benchmark, not a test).
 //! Results go to the terminal and to `target/bench/approvals.json`.
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{fs, process::Command};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{machine::Machine, table::Table};
-use crate::{build, step, workspace};
+use crate::{mounts, step, workspace};
 
 const PENDING: usize = 10_000;
 const SAMPLES: usize = 2_000;
@@ -50,10 +50,7 @@ struct Outcome {
 }
 
 pub fn run() -> Result<()> {
-    let binary = match std::env::var_os("GATEWAY_BIN").filter(|bin| !bin.is_empty()) {
-        Some(binary) => PathBuf::from(binary),
-        None => build::run()?,
-    };
+    let binary = super::bench_gateway::gateway_binary()?;
     let machine = Machine::describe();
     let scratch = workspace::target_dir()
         .join("bench")
@@ -100,9 +97,25 @@ pub fn run() -> Result<()> {
         report,
     };
     print(&outcome);
+    super::results::print_verdict(&missed_targets(&outcome.report));
     let path = super::results::write_json("approvals", &outcome)?;
     println!("\nresults: {}", path.display());
     Ok(())
+}
+
+/// The targeted operations whose p99 is not under the target, or that
+/// the report does not have (a renamed operation must not pass unseen).
+fn missed_targets(report: &StoreReport) -> Vec<&'static str> {
+    TARGETED
+        .into_iter()
+        .filter(|target| {
+            report
+                .operations
+                .iter()
+                .find(|m| m.operation == *target)
+                .is_none_or(|m| m.p99_us >= TARGET_P99_US)
+        })
+        .collect()
 }
 
 fn print(outcome: &Outcome) {
@@ -145,20 +158,49 @@ fn print(outcome: &Outcome) {
     println!("{}", table.render());
 }
 
-/// `ext4 on /dev/vda`, from /proc/mounts: the mount holding `path`.
+/// `ext4 on /dev/vda`: the mount holding `path`.
 fn filesystem_of(path: &std::path::Path) -> String {
-    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut best: Option<(usize, String)> = None;
-    for line in mounts.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if let [device, mount_point, kind, ..] = fields[..]
-            && path.starts_with(mount_point)
-            && best
-                .as_ref()
-                .is_none_or(|(len, _)| mount_point.len() > *len)
-        {
-            best = Some((mount_point.len(), format!("{kind} on {device}")));
+    let mounts = mounts::read().unwrap_or_default();
+    mounts::holding(&mounts, path).map_or_else(
+        || "unknown filesystem".to_owned(),
+        |mount| format!("{} on {}", mount.fs_type, mount.source),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(operations: &[(&str, f64)]) -> StoreReport {
+        StoreReport {
+            pending_before: 0,
+            fill_seconds: 0.0,
+            operations: operations
+                .iter()
+                .map(|&(operation, p99_us)| Measured {
+                    operation: operation.to_owned(),
+                    samples: 1,
+                    p50_us: 0.0,
+                    p99_us,
+                    max_us: 0.0,
+                })
+                .collect(),
         }
     }
-    best.map_or_else(|| "unknown filesystem".to_owned(), |(_, text)| text)
+
+    #[test]
+    fn a_slow_or_missing_targeted_operation_is_a_miss() {
+        let met = report(&[
+            ("approval create + flush", 500.0),
+            ("audit append, durable", 999.0),
+        ]);
+        assert!(missed_targets(&met).is_empty());
+        let slow = report(&[
+            ("approval create + flush", 1000.0),
+            ("audit append, durable", 10.0),
+        ]);
+        assert_eq!(missed_targets(&slow), ["approval create + flush"]);
+        let renamed = report(&[("approval create", 10.0), ("audit append, durable", 10.0)]);
+        assert_eq!(missed_targets(&renamed), ["approval create + flush"]);
+    }
 }

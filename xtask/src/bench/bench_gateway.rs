@@ -161,3 +161,22 @@ impl Drop for BenchGateway {
         self.detach();
     }
 }
+
+/// `GATEWAY_BIN` (as for the tests) benchmarks another build, e.g. a
+/// candidate fix, without touching this tree; else build this tree's.
+pub fn gateway_binary() -> Result<PathBuf> {
+    match std::env::var_os("GATEWAY_BIN").filter(|bin| !bin.is_empty()) {
+        Some(binary) => {
+            crate::root::ensure()?;
+            let binary = PathBuf::from(&binary)
+                .canonicalize()
+                .with_context(|| format!("finding GATEWAY_BIN {}", binary.display()))?;
+            step::say(format_args!(
+                "GATEWAY_BIN is set: benchmarking {} as it is (not building)",
+                binary.display()
+            ));
+            Ok(binary)
+        }
+        None => crate::build::run(),
+    }
+}

@@ -42,10 +42,10 @@ mod upstream;
 pub mod worker;
 mod worker_exe;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
 use self::bench_ca::SERVER_NAME;
 use self::clients::ClientSpec;
@@ -59,7 +59,7 @@ use super::bench_cgroup::BenchCgroup;
 use super::bench_gateway::BenchGateway;
 use super::interrupt;
 use super::machine::Machine;
-use crate::{build, mounts, root, step};
+use crate::{mounts, step};
 
 /// As many rounds as routes, so that each route takes every place in the
 /// order once; 2.5 s counted per run keeps each route's counted time
@@ -93,7 +93,7 @@ pub fn run() -> Result<()> {
         Ok("http1") => UPSTREAM_HTTP1,
         Ok(other) => bail!("BENCH_HTTPS_UPSTREAM={other:?}: use h2 (the default) or http1"),
     };
-    let gateway_binary = gateway_binary()?;
+    let gateway_binary = super::bench_gateway::gateway_binary()?;
     let worker = worker_exe::find_or_build()?;
     let mitmproxy = mitmproxy::ensure_installed()?;
     let nginx = nginx::ensure_installed()?;
@@ -249,25 +249,6 @@ fn measure(
         }
     }
     measurements
-}
-
-/// `GATEWAY_BIN` (as for the tests) benchmarks another build, e.g. a
-/// candidate fix, without touching this tree; else build this tree's.
-fn gateway_binary() -> Result<PathBuf> {
-    match std::env::var_os("GATEWAY_BIN").filter(|bin| !bin.is_empty()) {
-        Some(binary) => {
-            root::ensure()?;
-            let binary = PathBuf::from(&binary)
-                .canonicalize()
-                .with_context(|| format!("finding GATEWAY_BIN {}", binary.display()))?;
-            step::say(format_args!(
-                "GATEWAY_BIN is set: benchmarking {} as it is (not building)",
-                binary.display()
-            ));
-            Ok(binary)
-        }
-        None => build::run(),
-    }
 }
 
 fn print(outcome: &Outcome) {

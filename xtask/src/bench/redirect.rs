@@ -17,9 +17,7 @@ mod outcome;
 mod report;
 mod rounds;
 
-use std::path::PathBuf;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use self::config::BenchConfig;
 use self::outcome::Outcome;
@@ -30,7 +28,7 @@ use super::bpf_stats::{PinnedPrograms, StatsEnabled};
 use super::echo_server::EchoServer;
 use super::interrupt;
 use super::machine::Machine;
-use crate::{build, mounts, root, step};
+use crate::{mounts, step};
 
 const PLAN: Plan = Plan {
     rounds: 3,
@@ -46,22 +44,7 @@ const PLAN: Plan = Plan {
 const ECHO_THREADS: usize = 16;
 
 pub fn run() -> Result<()> {
-    // GATEWAY_BIN (as for the tests) compares another build, e.g. a
-    // candidate fix, without touching this tree.
-    let gateway_binary = match std::env::var_os("GATEWAY_BIN").filter(|bin| !bin.is_empty()) {
-        Some(binary) => {
-            root::ensure()?;
-            let binary = PathBuf::from(&binary)
-                .canonicalize()
-                .with_context(|| format!("finding GATEWAY_BIN {}", binary.display()))?;
-            step::say(format_args!(
-                "GATEWAY_BIN is set: benchmarking {} as it is (not building)",
-                binary.display()
-            ));
-            binary
-        }
-        None => build::run()?,
-    };
+    let gateway_binary = super::bench_gateway::gateway_binary()?;
     interrupt::catch();
     let machine = Machine::describe();
     let gateway_log = std::env::var("GATEWAY_LOG").ok();
