@@ -124,11 +124,16 @@ pub fn secret_forms(secret: &str) -> Vec<Vec<u8>> {
 }
 
 /// Panics if any file below `paths` (files or directories, recursively)
-/// holds `secret` in any of its [`secret_forms`]. Returns how many files it
-/// read, so a caller can check that it looked at something.
+/// holds `secret` in any of its [`secret_forms`], and if a path is missing
+/// or no file was read at all. Returns how many files it read, for callers
+/// that expect a certain few.
 pub fn assert_no_secret_in(paths: &[&Path], secret: &str) -> usize {
     let forms = secret_forms(secret);
     let mut files = 0;
+    // A path that is not there would make the scan pass by reading nothing.
+    for path in paths {
+        assert!(path.exists(), "nothing to scan at {}", path.display());
+    }
     let mut stack: Vec<PathBuf> = paths.iter().map(|p| p.to_path_buf()).collect();
     while let Some(path) = stack.pop() {
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
@@ -149,6 +154,7 @@ pub fn assert_no_secret_in(paths: &[&Path], secret: &str) -> usize {
             );
         }
     }
+    assert!(files > 0, "the scan of {paths:?} read no file");
     files
 }
 
