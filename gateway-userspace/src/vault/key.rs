@@ -130,6 +130,12 @@ impl VaultKey {
                 return Ok(Self::from_bytes(&bytes, source));
             }
         }
+        Self::load_file(state_dir)
+    }
+
+    /// The key file in `state_dir` (0600, else refused), whatever the
+    /// environment says: the last source [`VaultKey::load`] tries.
+    pub fn load_file(state_dir: &Path) -> Result<Self, KeyError> {
         let path = state_dir.join(KEY_FILE);
         if !path.exists() {
             return Err(KeyError::Missing { path });
