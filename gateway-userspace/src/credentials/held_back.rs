@@ -148,11 +148,11 @@ impl<F: StreamFilter> Body for HeldBack<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
 
     use http::HeaderValue;
 
     use super::*;
+    use crate::credentials::tests::Frames;
 
     /// Holds back the last two bytes; fails on `!`; marks trailers.
     struct HoldTwo;
@@ -178,18 +178,6 @@ mod tests {
             }
             trailers.insert("x-filtered", HeaderValue::from_static("yes"));
             Ok(())
-        }
-    }
-
-    /// A body that yields these frames, one per poll.
-    struct Frames(VecDeque<Frame<Bytes>>);
-
-    impl Body for Frames {
-        type Data = Bytes;
-        type Error = BoxError;
-
-        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Polled {
-            Poll::Ready(self.0.pop_front().map(Ok))
         }
     }
 

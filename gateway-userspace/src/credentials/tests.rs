@@ -262,7 +262,7 @@ async fn collect(body: crate::intercept::ProxyBody) -> Result<Vec<u8>, String> {
 }
 
 /// A body that yields these frames, one per poll.
-struct Frames(std::collections::VecDeque<http_body::Frame<Bytes>>);
+pub(super) struct Frames(pub(super) std::collections::VecDeque<http_body::Frame<Bytes>>);
 
 impl http_body::Body for Frames {
     type Data = Bytes;
@@ -322,13 +322,7 @@ async fn an_echoed_secret_is_redacted_across_chunks() {
 
 #[tokio::test]
 async fn a_compressed_answer_to_a_secret_is_refused() {
-    let f = fixture("encoded", bearer());
-    let ph = f.placeholder("a");
-    let mut p = parts("/", &[("authorization", &format!("Bearer {ph}"))]);
-    let injected = f
-        .credentials
-        .inject(&mut p, None, &target("a", "api.example.com"))
-        .unwrap();
+    let (_f, _, injected) = injected_bearer("encoded");
     let response = http::Response::builder()
         .header(header::CONTENT_ENCODING, "gzip")
         .body(chunked(&[b"..."]))
