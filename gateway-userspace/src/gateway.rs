@@ -145,7 +145,7 @@ pub fn start(
     let (agents, reloadable) = bind_agents(config, &cgroups, &mut enforcer)?;
     let resolver = Resolver::new(&config.resolver)?;
     let state = open_state(config)?;
-    let workers = Arc::new(Workers::start(workers::default_count())?);
+    let workers = Arc::new(Workers::start(workers::count()?)?);
     let own_ports = OwnPorts::new(
         [Some(listen_port), config.approvals.web_port]
             .into_iter()

@@ -22,6 +22,8 @@ use tokio::{runtime::Handle, sync::oneshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkersError {
+    #[error("GATEWAY_WORKERS={0:?}: expected a whole number of connection workers, at least 1")]
+    BadCount(String),
     #[error("starting connection worker {index}: {source}")]
     Start {
         index: usize,
@@ -40,14 +42,19 @@ pub fn current_index() -> usize {
     WORKER_INDEX.with(Cell::get)
 }
 
-/// How many workers to start: `GATEWAY_WORKERS` if set, else one per CPU
-/// the gateway may run on.
-pub fn default_count() -> usize {
-    std::env::var("GATEWAY_WORKERS")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+/// How many workers to start: `GATEWAY_WORKERS` if set (a bad value is an
+/// error, not silently the default), else one per CPU the gateway may run
+/// on.
+pub fn count() -> Result<usize, WorkersError> {
+    match std::env::var("GATEWAY_WORKERS") {
+        Ok(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(WorkersError::BadCount(text)),
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
+    }
 }
 
 pub struct Workers {

@@ -172,3 +172,15 @@ fn non_root_is_rejected() {
     assert_stderr_mentions(&run, &["root"]);
     assert_agent_goes_direct(agent.path());
 }
+
+#[test]
+fn a_bad_worker_count_is_rejected() {
+    let agent = AgentCgroup::new("bad-workers");
+    let files = GatewayFiles::write("bad-workers", &agent, &loopback_rules());
+    for value in ["0", "two"] {
+        let setting = format!("GATEWAY_WORKERS={value}");
+        let run = run_expecting_failure(&files, &["env", &setting]);
+        assert_stderr_mentions(&run, &[&setting.replace('=', "=\""), "at least 1"]);
+    }
+    assert_agent_goes_direct(agent.path());
+}
