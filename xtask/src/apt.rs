@@ -51,7 +51,7 @@ const PACKAGES: [Package; 11] = [
 /// Installs whichever of [`PACKAGES`] is missing; does not touch apt otherwise.
 pub fn ensure() -> Result<()> {
     step::say("checking Debian packages");
-    let installed = installed_packages()?;
+    let installed = installed(PACKAGES.iter().map(|package| package.name))?;
     let missing: Vec<&str> = PACKAGES
         .iter()
         .filter(|package| {
@@ -99,12 +99,12 @@ pub fn apt_get() -> std::process::Command {
     command
 }
 
-/// The names among [`PACKAGES`] that dpkg reports as installed.
-fn installed_packages() -> Result<Vec<String>> {
+/// The names among `names` that dpkg reports as installed.
+pub fn installed<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
     let mut query = step::command("dpkg-query");
     query
         .args(["--show", "--showformat=${Package}\\t${Status}\\n"])
-        .args(PACKAGES.iter().map(|package| package.name))
+        .args(names)
         .stdin(Stdio::null())
         // dpkg-query complains on stderr (and exits 1) about packages it has
         // never heard of; that only means "not installed".

@@ -218,12 +218,14 @@ impl Default for GatewayOptions {
 }
 
 impl GatewayOptions {
+    /// The lines of the `[gateway]` section, and the sections after the
+    /// agents (`[approvals]`, `[resolver]`).
     fn toml(&self) -> (String, String) {
         let mut gateway = String::new();
-        let state_dir = self
-            .state_dir
-            .as_ref()
-            .map_or_else(|| "state".to_owned(), |d| d.to_string_lossy().into_owned());
+        let state_dir = self.state_dir.as_ref().map_or_else(
+            || crate::gateway::STATE_SUBDIR.to_owned(),
+            |d| d.to_string_lossy().into_owned(),
+        );
         let _ = writeln!(gateway, "state_dir = {}", quoted(&state_dir));
         if let Some(dir) = &self.ca_dir {
             let _ = writeln!(gateway, "ca_dir = {}", quoted(&dir.to_string_lossy()));
@@ -235,9 +237,9 @@ impl GatewayOptions {
                 quoted(&file.to_string_lossy())
             );
         }
-        let mut resolver = String::new();
-        resolver.push_str("\n[approvals]\n");
-        let _ = writeln!(resolver, "web_port = {}", self.web_port.unwrap_or(0));
+        let mut sections = String::new();
+        sections.push_str("\n[approvals]\n");
+        let _ = writeln!(sections, "web_port = {}", self.web_port.unwrap_or(0));
         if let Some(approvals) = &self.approvals {
             for (key, value) in [
                 (
@@ -254,25 +256,25 @@ impl GatewayOptions {
                 ),
             ] {
                 if let Some(value) = value {
-                    let _ = writeln!(resolver, "{key} = {value}");
+                    let _ = writeln!(sections, "{key} = {value}");
                 }
             }
         }
         if !self.nameservers.is_empty() || !self.hosts.is_empty() {
-            resolver.push_str("\n[resolver]\n");
+            sections.push_str("\n[resolver]\n");
         }
         if !self.nameservers.is_empty() {
             let servers: Vec<String> = self.nameservers.iter().map(ToString::to_string).collect();
-            let _ = writeln!(resolver, "nameservers = {}", string_list(&servers));
+            let _ = writeln!(sections, "nameservers = {}", string_list(&servers));
         }
         if !self.hosts.is_empty() {
-            resolver.push_str("\n[resolver.hosts]\n");
+            sections.push_str("\n[resolver.hosts]\n");
             for (name, ips) in &self.hosts {
                 let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
-                let _ = writeln!(resolver, "{} = {}", quoted(name), string_list(&ips));
+                let _ = writeln!(sections, "{} = {}", quoted(name), string_list(&ips));
             }
         }
-        (gateway, resolver)
+        (gateway, sections)
     }
 }
 
@@ -300,7 +302,7 @@ pub fn config_toml_agents(
     agents: &[(&str, &str, &str)],
     options: &GatewayOptions,
 ) -> String {
-    let (gateway, resolver) = options.toml();
+    let (gateway, sections) = options.toml();
     let mut out = format!(
         "[gateway]\nlisten_port = {listen_port}\npin_dir = {}\n{gateway}",
         quoted(&pin_dir.to_string_lossy())
@@ -314,6 +316,6 @@ pub fn config_toml_agents(
             quoted(policy)
         );
     }
-    out.push_str(&resolver);
+    out.push_str(&sections);
     out
 }

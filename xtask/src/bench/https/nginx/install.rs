@@ -173,10 +173,12 @@ fn check_libraries(binary: &Path, dir: &Path) -> Result<()> {
                 "reading nginx's package dependencies",
                 "remove target/bench/nginx to start over",
             )?;
+            let groups = library_packages(&depends);
+            let installed = crate::apt::installed(groups.iter().flatten().map(String::as_str))?;
             packages.extend(
-                library_packages(&depends)
+                groups
                     .into_iter()
-                    .filter(|group| !group.iter().any(|name| is_installed(name)))
+                    .filter(|group| !group.iter().any(|name| installed.contains(name)))
                     .map(|group| group.join(" | ")),
             );
         }
@@ -214,17 +216,6 @@ fn library_packages(depends: &str) -> Vec<Vec<String>> {
                 .any(|name| name.starts_with("lib") || name.starts_with("zlib"))
         })
         .collect()
-}
-
-fn is_installed(package: &str) -> bool {
-    step::command("dpkg-query")
-        .args(["--show", "--showformat=${Status}"])
-        .arg(package)
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|output| {
-            String::from_utf8_lossy(&output.stdout).trim() == "install ok installed"
-        })
 }
 
 /// `nginx -V` (which prints to standard error): version and build.
