@@ -138,6 +138,27 @@ impl Credentials {
             .inspect_err(|attempt| record_exfiltration(&self.audit, attempt))
     }
 
+    /// A placeholder sent as a DNS label (the responder serves every agent,
+    /// so none is named): recorded with its secret's name when the vault
+    /// knows it.
+    pub fn record_dns_name(&self, host: &str, placeholder: Placeholder, request_id: String) {
+        let secret = self
+            .vault
+            .current()
+            .lookup(&placeholder)
+            .map(|usable| usable.secret.name.clone());
+        let attempt = Exfiltration {
+            agent: "(dns)".into(),
+            secret,
+            host: host.to_owned(),
+            place: Place::DnsName,
+            reason: Reason::UnboundPosition,
+            placeholder,
+            request_id,
+        };
+        record_exfiltration(&self.audit, &attempt);
+    }
+
     /// The request body, failing (so the upstream request is aborted) if a
     /// placeholder shows up in it; the placeholder itself is held back and
     /// never reaches the upstream whole.

@@ -18,13 +18,7 @@ use hickory_resolver::proto::{
 };
 use tokio::{net::UdpSocket, task::JoinHandle};
 
-use crate::{
-    agent::Agents,
-    audit::AuditLog,
-    credentials::{Exfiltration, Place, Reason, record_exfiltration},
-    resolve::Resolver,
-    vault::Placeholder,
-};
+use crate::{agent::Agents, credentials::Credentials, resolve::Resolver, vault::Placeholder};
 
 /// TTL of the answers: short, so that a policy change or an upstream's
 /// new address shows soon.
@@ -35,7 +29,7 @@ pub struct DnsResponder {
     pub agents: Arc<Agents>,
     pub resolver: Resolver,
     /// Where placeholders sent as names are recorded.
-    pub audit: AuditLog,
+    pub credentials: Arc<Credentials>,
 }
 
 impl DnsResponder {
@@ -84,17 +78,10 @@ impl DnsResponder {
         let host = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some((_, placeholder)) = Placeholder::find_all(host.as_bytes()).into_iter().next() {
             // A placeholder as a label: data leaving through a name.
-            record_exfiltration(
-                &self.audit,
-                &Exfiltration {
-                    agent: "(dns)".into(),
-                    secret: None,
-                    host: host.clone(),
-                    place: Place::DnsName,
-                    reason: Reason::UnboundPosition,
-                    placeholder,
-                    request_id: format!("dns-{}", request.metadata.id),
-                },
+            self.credentials.record_dns_name(
+                &host,
+                placeholder,
+                format!("dns-{}", request.metadata.id),
             );
             response.metadata.response_code = ResponseCode::Refused;
             return response.to_vec().ok();

@@ -160,7 +160,8 @@ pub fn start(
         Arc::clone(&state.approvals),
         &own_ports,
     )?;
-    let (vault, audit, approvals) = (state.vault, state.audit, state.approvals);
+    let (vault, audit, approvals, credentials) =
+        (state.vault, state.audit, state.approvals, state.credentials);
     let admin = crate::admin::server::serve(
         &state::admin_socket_path(&config.db_dir),
         Arc::clone(&approvals),
@@ -176,7 +177,7 @@ pub fn start(
     let dns = Arc::new(DnsResponder {
         agents: Arc::clone(&agents),
         resolver,
-        audit: audit.clone(),
+        credentials,
     });
     let proxy = Arc::new(Proxy {
         agents,

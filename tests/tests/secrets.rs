@@ -459,7 +459,12 @@ print('rcode', r[3] & 0xF, 'answers', struct.unpack('>H', r[6:8])[0])
         run.stdout.contains("rcode 5 answers 0"),
         "REFUSED expected: {run:#?}"
     );
-    t.wait_for_exfiltration(&name, "DNS name");
+    let line = t.wait_for_exfiltration(&name, "DNS name");
+    assert_eq!(
+        line.field("secret").as_deref(),
+        Some("API_TOKEN"),
+        "the record names the secret: {line:?}"
+    );
 }
 
 #[test]
