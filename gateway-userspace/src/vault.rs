@@ -151,22 +151,46 @@ pub fn check_key(file: &VaultFile, key: &VaultKey) -> Result<(), VaultError> {
     }
 }
 
+/// A vault opened with its key: what the gateway and `secret env` use.
+pub struct OpenVault {
+    pub key: VaultKey,
+    /// Records in the file, opened or not.
+    pub records: usize,
+    pub opened: Opened,
+}
+
+/// The vault in `state_dir`, opened with its key; `None` for an empty
+/// vault (which needs no key). A key other than the one the records were
+/// sealed with is refused as a whole; a record that does not open is
+/// logged and left out.
+pub fn open(state_dir: &Path) -> Result<Option<OpenVault>, VaultError> {
+    let path = vault_path(state_dir);
+    let file = VaultFile::read(&path)?;
+    if file.entries.is_empty() {
+        return Ok(None);
+    }
+    let key = VaultKey::load(state_dir)?;
+    check_key(&file, &key)?;
+    let opened = file.open_all(&key);
+    for (name, error) in &opened.failures {
+        tracing::error!(secret = %name, %error, path = %path.display(), "vault record not used");
+    }
+    Ok(Some(OpenVault {
+        key,
+        records: file.entries.len(),
+        opened,
+    }))
+}
+
 /// The placeholders `agent` gets, `(secret name, placeholder)`, for each
 /// record that opens and is bound to it. An empty vault needs no key.
 pub fn placeholders_for(
     state_dir: &Path,
     agent: &str,
 ) -> Result<Vec<(String, Placeholder)>, VaultError> {
-    let file = VaultFile::read(&vault_path(state_dir))?;
-    if file.entries.is_empty() {
+    let Some(OpenVault { key, opened, .. }) = open(state_dir)? else {
         return Ok(Vec::new());
-    }
-    let key = VaultKey::load(state_dir)?;
-    check_key(&file, &key)?;
-    let opened = file.open_all(&key);
-    for (name, error) in &opened.failures {
-        tracing::warn!(secret = %name, %error, "vault record not used");
-    }
+    };
     Ok(opened
         .secrets
         .iter()

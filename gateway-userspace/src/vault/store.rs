@@ -14,7 +14,7 @@ use std::{
 use arc_swap::ArcSwap;
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
-use super::{Placeholder, Secret, VaultError, VaultFile, VaultKey, vault_path};
+use super::{OpenVault, Placeholder, Secret, VaultError, vault_path};
 
 /// A secret one agent may use, found by that agent's placeholder.
 #[derive(Debug, Clone)]
@@ -129,18 +129,16 @@ impl VaultStore {
 }
 
 fn load(state_dir: &std::path::Path, agents: &[Arc<str>]) -> Result<Unsealed, VaultError> {
-    let path = vault_path(state_dir);
-    let file = VaultFile::read(&path)?;
-    if file.entries.is_empty() {
+    let Some(OpenVault {
+        key,
+        records,
+        opened,
+    }) = super::open(state_dir)?
+    else {
         return Ok(Unsealed::default());
-    }
-    let key = VaultKey::load(state_dir)?;
-    let opened = file.open_all(&key);
-    for (name, error) in &opened.failures {
-        tracing::error!(secret = %name, %error, path = %path.display(), "vault record not used");
-    }
+    };
     let mut unsealed = Unsealed {
-        records: file.entries.len(),
+        records,
         ..Unsealed::default()
     };
     for secret in opened.secrets {

@@ -250,3 +250,31 @@ fn the_key_file_is_created_private_and_refused_when_exposed() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_vault_sealed_with_another_key_is_refused_whole() {
+    let dir = temp_dir("otherkey");
+    let sealing = VaultKey::load_or_create(&dir).unwrap();
+    let binding = bearer(&["api.example.com"], &["a"]);
+    let record = SealedRecord::seal(&sealing, "TOKEN", &binding, &secret("s3cret-value")).unwrap();
+    VaultFile {
+        entries: vec![Entry::Sealed(record)],
+    }
+    .write(&vault_path(&dir))
+    .unwrap();
+    let placeholder = Placeholder::derive(&sealing, "a", "TOKEN");
+    let opened = store::VaultStore::open(dir.clone(), vec!["a".into()]).unwrap();
+    assert!(
+        opened.current().lookup(&placeholder).is_some(),
+        "the right key opens it"
+    );
+    // Another key where the gateway looks for it: not one record is used,
+    // and the start says why (a reload keeps the last good vault).
+    std::fs::remove_file(dir.join("vault.key")).unwrap();
+    VaultKey::load_or_create(&dir).unwrap();
+    assert!(matches!(
+        store::VaultStore::open(dir.clone(), vec!["a".into()]),
+        Err(VaultError::KeyMismatch { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
