@@ -54,11 +54,14 @@ pub struct StoredApproval {
 
 impl StoredApproval {
     fn is_due(&self, now_ms: u64) -> bool {
-        matches!(
-            self.view.status,
-            ApprovalStatus::Pending | ApprovalStatus::Approved
-        ) && now_ms >= self.view.expires_unix_ms
+        is_due(self.view.status, self.view.expires_unix_ms, now_ms)
     }
+}
+
+/// Whether an approval in `status` that expires at `expires_ms` must be
+/// marked expired at `now_ms` (one not yet used: pending or approved).
+fn is_due(status: ApprovalStatus, expires_ms: u64, now_ms: u64) -> bool {
+    matches!(status, ApprovalStatus::Pending | ApprovalStatus::Approved) && now_ms >= expires_ms
 }
 
 /// What a request that needs approval does next.

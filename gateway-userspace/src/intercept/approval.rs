@@ -81,7 +81,8 @@ pub async fn handle(
     {
         return exfiltration_answer(&attempt, &id);
     }
-    let new = NewApproval::new(&RequestSnapshot {
+    // Admitted again on every pass of the hold loop: shared, not copied.
+    let new = Arc::new(NewApproval::new(&RequestSnapshot {
         agent: &conn.agent().name,
         method: parts.method.as_str(),
         scheme: if conn.tls { "https" } else { "http" },
@@ -93,12 +94,12 @@ pub async fn handle(
         rule: &decision.rule,
         reason: decision.reason.as_deref().unwrap_or(""),
         request_id: &id,
-    });
+    }));
     let store = &conn.interceptor.approvals;
     let deadline = Instant::now() + store.settings().hold;
     loop {
         let admission = blocking(store, {
-            let new = new.clone();
+            let new = Arc::clone(&new);
             move |store| store.admit(&new)
         })
         .await;

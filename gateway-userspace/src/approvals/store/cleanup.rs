@@ -31,9 +31,7 @@ impl ApprovalStore {
                 message: e.to_string(),
             })?;
             let (status, expires_at) = (brief.view.status, brief.view.expires_unix_ms);
-            let due = matches!(status, ApprovalStatus::Pending | ApprovalStatus::Approved)
-                && now >= expires_at;
-            if due {
+            if super::is_due(status, expires_at, now) {
                 if self
                     .refresh(&id)?
                     .is_some_and(|s| s.view.status == ApprovalStatus::Expired)
