@@ -166,9 +166,18 @@ fn the_chain_continues_after_reopening() {
         log.record_durable_blocking(event(1)).unwrap();
         log.record_durable_blocking(event(2)).unwrap();
     }
-    // The writer thread lets go of the db when its last handle drops.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let db = sled::open(&dir).unwrap();
+    // The writer thread lets go of the db (its file lock) once it sees
+    // the last handle dropped: wait for that, not a fixed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::open(&dir) {
+            Ok(db) => break db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("the database stayed locked: {error}"),
+        }
+    };
     let log = AuditLog::open(&db).unwrap();
     let third = log.record_durable_blocking(event(3)).unwrap();
     assert_eq!(third.seq, 3);
