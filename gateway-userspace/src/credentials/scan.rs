@@ -2,7 +2,7 @@
 //! parameter (raw and percent-decoded), each header value, the password of
 //! Basic auth (decoded), the body and its trailers.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use http::{header, request::Parts};
@@ -38,24 +38,26 @@ impl fmt::Display for Place {
 }
 
 /// Every placeholder in the request's host, URI and headers, with where.
+/// Runs on every request while the vault has records: nothing is
+/// allocated (no place named, nothing decoded) until something is found.
 pub fn scan_request(parts: &Parts, host: &str) -> Vec<(Placeholder, Place)> {
     let mut found = Vec::new();
-    let mut add = |text: &[u8], place: &Place| {
+    let mut add = |text: &[u8], place: &dyn Fn() -> Place| {
         for (_, placeholder) in Placeholder::find_all(text) {
-            let hit = (placeholder, place.clone());
+            let hit = (placeholder, place());
             if !found.contains(&hit) {
                 found.push(hit);
             }
         }
     };
-    add(host.as_bytes(), &Place::Host);
+    add(host.as_bytes(), &|| Place::Host);
     let path = parts.uri.path();
-    add(path.as_bytes(), &Place::Path);
-    add(&decoded(path), &Place::Path);
+    add(path.as_bytes(), &|| Place::Path);
+    add(&decoded(path), &|| Place::Path);
     if let Some(query) = parts.uri.query() {
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let place = Place::Query {
+            let place = || Place::Query {
                 key: String::from_utf8_lossy(&decoded(key)).into_owned(),
             };
             for text in [pair.as_bytes(), &decoded(key), &decoded(value)] {
@@ -64,16 +66,15 @@ pub fn scan_request(parts: &Parts, host: &str) -> Vec<(Placeholder, Place)> {
         }
     }
     for (name, value) in &parts.headers {
-        add(
-            value.as_bytes(),
-            &Place::Header {
-                name: name.as_str().to_owned(),
-            },
-        );
+        add(value.as_bytes(), &|| Place::Header {
+            name: name.as_str().to_owned(),
+        });
         if name == header::AUTHORIZATION
             && let Some((user, password)) = basic_credentials(value.as_bytes())
         {
-            add(password.as_bytes(), &Place::BasicAuth { user });
+            add(password.as_bytes(), &|| Place::BasicAuth {
+                user: user.clone(),
+            });
         }
     }
     found
@@ -118,6 +119,7 @@ pub fn basic_credentials(value: &[u8]) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-fn decoded(text: &str) -> Vec<u8> {
-    percent_decode_str(text).collect()
+/// `text` percent-decoded; borrowed when there is nothing to decode.
+fn decoded(text: &str) -> Cow<'_, [u8]> {
+    Cow::from(percent_decode_str(text))
 }
